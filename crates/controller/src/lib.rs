@@ -1,0 +1,1 @@
+//! The conference controller: SIP transports, registrar, B2BUA, media-handler registry, and the drivers for the bandwidth manager, flows and ACD.

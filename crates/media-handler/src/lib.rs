@@ -1,0 +1,1 @@
+//! The media-handler process: RTP sockets, media threads, control API server, registration.

@@ -1,0 +1,1 @@
+//! The media engine core: legs, route, player, recorder, mixer, codecs, DTMF detection. Sans-IO.

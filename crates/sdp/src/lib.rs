@@ -1,0 +1,1 @@
+//! SDP model, parse/serialize and offer/answer with the codec table.

@@ -1,0 +1,1 @@
+//! Persistence: call records, recordings index, agents, queues, routes and flows, on SQLite or PostgreSQL.

@@ -1,0 +1,36 @@
+//! `switchboard`: one binary for the whole contact center.
+//!
+//! With no subcommand it runs the all-in-one (`switchboard run`): the
+//! conference controller with embedded media handlers and the bundled demo.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, about = "Switchboard, an open-source IP contact center")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The all-in-one: controller + embedded media handlers + SQLite + web UI (the default).
+    Run,
+    /// The conference controller alone, driving media handlers that run elsewhere.
+    Controller,
+    /// One standalone media handler.
+    Media,
+    /// Validate a configuration and its flows; print every problem with file:line.
+    Check,
+    /// Load generators that print figures.
+    Bench,
+    /// Run the ACD against synthetic traffic with a virtual clock.
+    Simulate,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        other => anyhow::bail!("`{other:?}` is not built yet"),
+    }
+}
