@@ -128,7 +128,7 @@ fn parse_pcapng(data: &[u8]) -> Result<Vec<UdpPacket>, PcapError> {
     while at + 12 <= data.len() {
         let block_type = endian.u32(data, at).unwrap_or(0);
         let len = endian.u32(data, at + 4).unwrap_or(0) as usize;
-        if len < 12 || len % 4 != 0 {
+        if len < 12 || !len.is_multiple_of(4) {
             return Err(PcapError::Truncated { offset: at });
         }
         let Some(block) = data.get(at..at + len) else {
@@ -148,10 +148,11 @@ fn parse_pcapng(data: &[u8]) -> Result<Vec<UdpPacket>, PcapError> {
                 let caplen = endian.u32(block, 20).unwrap_or(0) as usize;
                 let (linktype, per_sec) = interfaces.get(iface).copied().unwrap_or((1, 1e6));
                 let time = ((hi << 32) | lo) as f64 / per_sec;
-                if let Some(frame) = block.get(28..28 + caplen) {
-                    if let Some(p) = decode_frame(linktype, frame, time) {
-                        out.push(p);
-                    }
+                if let Some(p) = block
+                    .get(28..28 + caplen)
+                    .and_then(|f| decode_frame(linktype, f, time))
+                {
+                    out.push(p);
                 }
             }
             _ => {}
@@ -324,13 +325,13 @@ mod tests {
     fn sample() -> Vec<UdpPacket> {
         vec![
             UdpPacket {
-                time: 1_700_000_000.020_000,
+                time: 1_700_000_000.02,
                 src: "127.0.0.1:4000".parse().unwrap(),
                 dst: "127.0.0.1:5000".parse().unwrap(),
                 payload: vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4, 0xff],
             },
             UdpPacket {
-                time: 1_700_000_000.040_000,
+                time: 1_700_000_000.04,
                 src: "[::1]:4000".parse().unwrap(),
                 dst: "[::1]:5000".parse().unwrap(),
                 payload: vec![7; 172],

@@ -232,10 +232,12 @@ pub fn analyze(packets: &[UdpPacket], opts: &Options) -> Report {
     let mut flow_order: Vec<(SocketAddr, SocketAddr)> = Vec::new();
 
     for p in packets {
-        if let Some(ports) = &opts.dst_ports {
-            if !ports.contains(&p.dst.port()) {
-                continue;
-            }
+        if opts
+            .dst_ports
+            .as_ref()
+            .is_some_and(|ports| !ports.contains(&p.dst.port()))
+        {
+            continue;
         }
         let Some(rtp) = parse_rtp(&p.payload) else {
             continue;
