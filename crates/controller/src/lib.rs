@@ -1,1 +1,4 @@
-//! The conference controller: SIP transports, registrar, B2BUA, media-handler registry, and the drivers for the bandwidth manager, flows and ACD.
+//! The conference controller: SIP transports, registrar, B2BUA, media-handler
+//! registry, and the drivers for the bandwidth manager, flows and ACD.
+
+pub mod config;
