@@ -783,3 +783,17 @@ flow = "other"
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
     }
 }
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+
+    #[test]
+    fn bundled_demo_configuration_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/switchboard.toml");
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.agents.len(), 3);
+        assert_eq!(c.queues.len(), 2);
+        assert_eq!(c.routes[0].number.get_ref(), "1000");
+    }
+}
