@@ -3,10 +3,18 @@
 //! With no subcommand it runs the all-in-one (`switchboard run`): the
 //! conference controller with embedded media handlers and the bundled demo.
 
+mod check;
+mod demo;
+mod settings;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "switchboard", version, about = "Switchboard, an open-source IP contact center")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Switchboard, an open-source IP contact center"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,7 +29,7 @@ enum Command {
     /// One standalone media handler.
     Media,
     /// Validate a configuration and its flows; print every problem with file:line.
-    Check,
+    Check(settings::ConfigArgs),
     /// Load generators that print figures.
     Bench,
     /// Run the ACD against synthetic traffic with a virtual clock.
@@ -31,6 +39,12 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
+        Command::Check(args) => {
+            if !check::run(&args) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         other => anyhow::bail!("`{other:?}` is not built yet"),
     }
 }
