@@ -48,7 +48,7 @@ impl SessionDescription {
         let bandwidths = model
             .bandwidths
             .iter()
-            .map(|b| Bandwidth::parse_model(b))
+            .map(Bandwidth::parse_model)
             .collect();
         let direction = direction_of(&model.attributes);
         let media = model
@@ -254,7 +254,7 @@ fn has_flag(attributes: &[sdp_types::Attribute], name: &str) -> bool {
 /// wild; round them. Zero and garbage mean "absent".
 fn milliseconds(value: &str) -> Option<u32> {
     let v: f64 = value.trim().parse().ok()?;
-    if !(v.is_finite() && v >= 0.5 && v <= 10_000.0) {
+    if !(0.5..=10_000.0).contains(&v) {
         return None;
     }
     // In range 1..=10000 after rounding, so the cast is exact.

@@ -8,11 +8,12 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
     /// The body is not a syntactically valid session description (400).
-    #[error("malformed SDP: {reason}{}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
+    #[error("malformed SDP: {reason}")]
     Malformed {
         /// 1-based line number, when the problem sits on one line.
         line: Option<usize>,
-        /// What is wrong, in words fit for a reason phrase or a log.
+        /// What is wrong, in words fit for a log or a `Warning` text (names the line
+        /// when there is one).
         reason: String,
     },
     /// No offered stream has a codec we can use (488, Warning 305).
@@ -125,8 +126,13 @@ mod tests {
     }
 
     #[test]
-    fn malformed_message_names_the_line() {
-        let e = SdpError::malformed(Some(4), "bad port");
-        assert_eq!(e.to_string(), "malformed SDP: bad port (line 4)");
+    fn parser_errors_name_the_line() {
+        let e = crate::SessionDescription::parse(b"v=0\r\ns=-\r\nm=audio x RTP/AVP 0\r\n")
+            .expect_err("bad port");
+        assert!(
+            matches!(e, SdpError::Malformed { line: Some(3), .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("line 3"), "{e}");
     }
 }
