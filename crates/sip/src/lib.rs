@@ -1,1 +1,25 @@
 //! SIP syntax, transactions (RFC 3261 §17), dialogs and digest authentication. Sans-IO.
+#![forbid(unsafe_code)]
+
+pub mod builder;
+pub mod error;
+pub mod framing;
+pub mod grammar;
+pub mod header;
+pub mod message;
+pub mod parse;
+pub mod reject;
+pub mod text;
+pub mod transport;
+pub mod typed;
+pub mod uri;
+
+pub use error::{Error, ErrorCategory};
+pub use framing::{Framing, check_stream};
+pub use grammar::Host;
+pub use header::{Header, HeaderName, Headers};
+pub use message::{Message, Method, Request, Response, StatusCode};
+pub use text::Text;
+pub use transport::{ConnectionId, Flow, Transport};
+pub use typed::{CSeq, Contacts, MediaType, NameAddr, RetryAfter, Via};
+pub use uri::{Scheme, Uri};
