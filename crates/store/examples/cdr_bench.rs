@@ -29,8 +29,8 @@ fn at(ms: u64) -> Timestamp {
     Timestamp::from_millisecond(1_735_689_600_000 + ms).expect("in range")
 }
 
-async fn one_contact(store: &dyn Store, n: u64) -> Result<(), store::StoreError> {
-    let id = format!("bench-{n}");
+async fn one_contact(store: &dyn Store, run: &str, n: u64) -> Result<(), store::StoreError> {
+    let id = format!("{run}-{n}");
     let t0 = n * 100;
     store
         .create_contact(&NewContact {
@@ -76,14 +76,17 @@ async fn one_contact(store: &dyn Store, n: u64) -> Result<(), store::StoreError>
 }
 
 async fn run(label: &str, store: Arc<dyn Store>, contacts: u64, concurrency: u64) {
+    // Distinct contact ids per run, so runs can share a database (the URL mode).
+    let run_id: Arc<str> = format!("bench-{}-c{concurrency}", std::process::id()).into();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
         let store = store.clone();
+        let run_id = run_id.clone();
         tasks.spawn(async move {
             let mut n = worker;
             while n < contacts {
-                one_contact(store.as_ref(), n).await?;
+                one_contact(store.as_ref(), &run_id, n).await?;
                 n += concurrency;
             }
             Ok::<_, store::StoreError>(())

@@ -514,7 +514,9 @@ mod tests {
         for r in OfferResult::ALL {
             assert_eq!(r.to_string().parse::<OfferResult>(), Ok(*r));
         }
-        let err = "ringing".parse::<OfferResult>().unwrap_err();
+        let err = "ringing"
+            .parse::<OfferResult>()
+            .expect_err("\"ringing\" is no OfferResult");
         assert_eq!(err.kind, "OfferResult");
         assert_eq!(err.to_string(), "unknown OfferResult \"ringing\"");
     }

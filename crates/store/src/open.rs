@@ -181,6 +181,29 @@ mod tests {
         assert_eq!(parse_url(url).ok(), Some(Target::Postgres(url.to_owned())));
     }
 
+    #[tokio::test]
+    async fn in_memory_stores_work_and_are_private() {
+        let contact = crate::NewContact {
+            id: "c1".into(),
+            arrived_at: jiff::Timestamp::UNIX_EPOCH,
+            caller: None,
+            dialed: None,
+            flow: None,
+        };
+        let a = open("sqlite::memory:")
+            .await
+            .expect("in-memory store opens");
+        let b = open("sqlite::memory:")
+            .await
+            .expect("in-memory store opens");
+        a.create_contact(&contact)
+            .await
+            .expect("write to a fresh store");
+        let got = a.get_contact("c1").await.expect("read back");
+        assert_eq!(got.map(|r| r.contact.id).as_deref(), Some("c1"));
+        assert!(b.get_contact("c1").await.expect("read").is_none());
+    }
+
     #[test]
     fn bad_urls_are_rejected_without_echoing_them() {
         for url in [

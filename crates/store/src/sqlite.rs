@@ -58,9 +58,13 @@ impl SqliteStore {
             .filename(path)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // A local file cannot drop a connection the way a network can, so the pool's
+        // health check (one extra round trip to the connection's worker thread per
+        // statement) buys nothing here.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(
                 base.clone()
@@ -73,6 +77,7 @@ impl SqliteStore {
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(base.read_only(true))
             .await
