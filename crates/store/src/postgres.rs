@@ -47,6 +47,9 @@ impl PgStore {
 
     const BACKEND: Backend = Backend::Postgres;
 
+    /// Starts a read that spans several statements, all from one snapshot.
+    const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
     fn writer(&self) -> &Pool<Db> {
         &self.pool
     }

@@ -1,8 +1,9 @@
 //! The repository: every [`Store`] method as SQL.
 //!
 //! **This file is compiled twice**, as `sqlite::repo` and `postgres::repo`. Each parent
-//! module defines `Db` (its `sqlx::Database`), `This` (its store type, with `writer()`,
-//! `reader()`, `close_pools()` and `BACKEND`) and `MIGRATOR`; this code implements
+//! module defines `Db` (its `sqlx::Database`) and `This` (its store type, with
+//! `writer()`, `reader()`, `close_pools()`, `BACKEND` and `BEGIN_READ`, the statement
+//! that starts a multi-statement read from one snapshot); this code implements
 //! [`Store`] for `This` against `Db`. Both backends thus run the very same statements,
 //! and the compiler checks each against its own driver's types, with none of the
 //! trait bounds a generic implementation over `sqlx::Database` would need.
@@ -420,7 +421,7 @@ impl Store for This {
 
     fn get_agent<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Stored<Agent>>> {
         Box::pin(async move {
-            let mut tx = self.reader().begin().await?;
+            let mut tx = self.reader().begin_with(Self::BEGIN_READ).await?;
             let row: Option<AgentRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 agent_columns!(),
@@ -440,7 +441,7 @@ impl Store for This {
         sip_user: &'a str,
     ) -> StoreFuture<'a, Option<Stored<Agent>>> {
         Box::pin(async move {
-            let mut tx = self.reader().begin().await?;
+            let mut tx = self.reader().begin_with(Self::BEGIN_READ).await?;
             let row: Option<AgentRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 agent_columns!(),
@@ -457,7 +458,7 @@ impl Store for This {
 
     fn list_agents(&self) -> StoreFuture<'_, Vec<Stored<Agent>>> {
         Box::pin(async move {
-            let mut tx = self.reader().begin().await?;
+            let mut tx = self.reader().begin_with(Self::BEGIN_READ).await?;
             let rows: Vec<AgentRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 agent_columns!(),
@@ -529,7 +530,7 @@ impl Store for This {
 
     fn get_queue<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Stored<Queue>>> {
         Box::pin(async move {
-            let mut tx = self.reader().begin().await?;
+            let mut tx = self.reader().begin_with(Self::BEGIN_READ).await?;
             let row: Option<QueueRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 queue_columns!(),
@@ -555,7 +556,7 @@ impl Store for This {
 
     fn list_queues(&self) -> StoreFuture<'_, Vec<Stored<Queue>>> {
         Box::pin(async move {
-            let mut tx = self.reader().begin().await?;
+            let mut tx = self.reader().begin_with(Self::BEGIN_READ).await?;
             let rows: Vec<QueueRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 queue_columns!(),
@@ -1007,7 +1008,7 @@ impl Store for This {
 
     fn get_contact<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<CallRecord>> {
         Box::pin(async move {
-            let mut tx = self.reader().begin().await?;
+            let mut tx = self.reader().begin_with(Self::BEGIN_READ).await?;
             let row: Option<ContactRow> = sqlx::query_as(concat!(
                 "SELECT ",
                 contact_columns!(),

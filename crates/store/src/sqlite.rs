@@ -122,6 +122,10 @@ impl SqliteStore {
 
     const BACKEND: Backend = Backend::Sqlite;
 
+    /// Starts a read that spans several statements. In WAL mode a transaction reads
+    /// one snapshot from its first statement on.
+    const BEGIN_READ: &'static str = "BEGIN";
+
     fn writer(&self) -> &Pool<Db> {
         &self.writer
     }
