@@ -2,13 +2,16 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+pub mod digest;
 pub mod error;
 pub mod framing;
 pub mod grammar;
 pub mod header;
 pub mod message;
 pub mod parse;
+pub mod registrar;
 pub mod reject;
+pub mod routing;
 pub mod text;
 pub mod transport;
 pub mod typed;
