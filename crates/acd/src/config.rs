@@ -165,7 +165,13 @@ impl AgentConfig {
     /// An agent with no skill, no queue and the queue's wrap-up; its name is its id.
     pub fn new(id: impl Into<AgentId>) -> Self {
         let id = id.into();
-        Self { name: id.to_string(), id, skills: Skills::new(), queues: Vec::new(), wrap_up: None }
+        Self {
+            name: id.to_string(),
+            id,
+            skills: Skills::new(),
+            queues: Vec::new(),
+            wrap_up: None,
+        }
     }
 
     /// Adds a skill.

@@ -120,8 +120,13 @@ impl Agent {
 #[derive(Debug)]
 enum ContactState {
     Waiting,
-    Ringing { agents: Vec<AgentIdx>, until: Instant },
-    Connected { agent: AgentIdx },
+    Ringing {
+        agents: Vec<AgentIdx>,
+        until: Instant,
+    },
+    Connected {
+        agent: AgentIdx,
+    },
 }
 
 #[derive(Debug)]
@@ -145,7 +150,10 @@ struct Contact {
 
 impl Contact {
     fn line_key(&self) -> LineKey {
-        LineKey { priority: Reverse(self.priority), seq: self.seq }
+        LineKey {
+            priority: Reverse(self.priority),
+            seq: self.seq,
+        }
     }
 }
 
@@ -199,7 +207,12 @@ impl DayClock {
         } else {
             self.anchor_wall.checked_sub(self.anchor - at).ok()?
         };
-        let next = wall.to_zoned_datetime(self.tz.clone()).tomorrow().ok()?.start_of_day().ok()?;
+        let next = wall
+            .to_zoned_datetime(self.tz.clone())
+            .tomorrow()
+            .ok()?
+            .start_of_day()
+            .ok()?;
         let ahead = Duration::try_from(wall.duration_until(next.timestamp())).ok()?;
         at.checked_add(ahead)
     }
@@ -229,7 +242,11 @@ pub struct Acd {
 }
 
 fn invalid(agent: &Agent, request: &'static str) -> AcdError {
-    AcdError::InvalidTransition { agent: agent.cfg.id.clone(), state: agent.state.name(), request }
+    AcdError::InvalidTransition {
+        agent: agent.cfg.id.clone(),
+        state: agent.state.name(),
+        request,
+    }
 }
 
 impl Acd {
@@ -296,15 +313,19 @@ impl Acd {
             Input::RemoveQueue(id) => self.remove_queue(now, &id),
             Input::UpsertAgent(cfg) => self.upsert_agent(now, cfg),
             Input::RemoveAgent(id) => self.remove_agent(now, &id),
-            Input::Enqueue { contact, queue, priority } => {
-                self.enqueue(now, contact, &queue, priority)
-            }
+            Input::Enqueue {
+                contact,
+                queue,
+                priority,
+            } => self.enqueue(now, contact, &queue, priority),
             Input::Withdraw { contact } => self.withdraw(now, contact),
             Input::CustomerHungUp { contact } => self.customer_hung_up(now, contact),
             Input::AgentAnswered { agent, contact } => self.agent_answered(now, &agent, contact),
-            Input::OfferRejected { agent, contact, reason } => {
-                self.offer_rejected(now, &agent, contact, reason)
-            }
+            Input::OfferRejected {
+                agent,
+                contact,
+                reason,
+            } => self.offer_rejected(now, &agent, contact, reason),
             Input::AgentHungUp { agent } => self.agent_hung_up(now, &agent),
             Input::Login { agent, ready } => self.login(now, &agent, ready),
             Input::Logout { agent } => self.logout(now, &agent),
@@ -401,7 +422,9 @@ impl Acd {
                     .find(|t| t.handled > 0)
                     .map(|t| (t.talk + t.hold + t.wrap) / t.handled as u32);
                 let estimated_wait = match (aht, staffed) {
-                    (Some(aht), n) if n > 0 => Some(aht.mul_f64(f64::from(position) / f64::from(n))),
+                    (Some(aht), n) if n > 0 => {
+                        Some(aht.mul_f64(f64::from(position) / f64::from(n)))
+                    }
                     _ => None,
                 };
                 ContactStatus::Waiting {
@@ -413,7 +436,10 @@ impl Acd {
             }
             ContactState::Ringing { agents, .. } => ContactStatus::Ringing {
                 queue: c.queue_id.clone(),
-                agents: agents.iter().map(|&a| self.agent(a).cfg.id.clone()).collect(),
+                agents: agents
+                    .iter()
+                    .map(|&a| self.agent(a).cfg.id.clone())
+                    .collect(),
             },
             ContactState::Connected { agent } => ContactStatus::Connected {
                 queue: c.queue_id.clone(),
@@ -433,10 +459,9 @@ impl Acd {
             queue: queue.cfg.id.clone(),
             waiting: queue.line.len() as u64,
             ringing: queue.ringing,
-            longest_wait_seconds: queue
-                .present
-                .first_key_value()
-                .map_or(0.0, |(_, &t)| now.saturating_duration_since(t).as_secs_f64()),
+            longest_wait_seconds: queue.present.first_key_value().map_or(0.0, |(_, &t)| {
+                now.saturating_duration_since(t).as_secs_f64()
+            }),
             agents: AgentCounts::from_array(&queue.counts),
             window: queue.stats.window().period(threshold),
             today: queue.stats.today.period(threshold),
@@ -451,15 +476,21 @@ impl Acd {
         let a = *self.agent_ix.get(agent)?;
         let now = self.advance(now);
         let agent = self.agent(a);
-        let current =
-            Some((agent.state.kind(), now.saturating_duration_since(agent.accounted_at)));
+        let current = Some((
+            agent.state.kind(),
+            now.saturating_duration_since(agent.accounted_at),
+        ));
         Some(AgentStats {
             agent: agent.cfg.id.clone(),
             name: agent.cfg.name.clone(),
             state: agent.state.clone(),
             state_since: agent.state_since,
             pending_not_ready: agent.pending_not_ready.clone(),
-            queues: agent.memberships.iter().map(|m| self.queue(m.queue).cfg.id.clone()).collect(),
+            queues: agent
+                .memberships
+                .iter()
+                .map(|m| self.queue(m.queue).cfg.id.clone())
+                .collect(),
             today: agent.today.period(current),
             since_start: agent.total.period(current),
         })
@@ -509,12 +540,21 @@ impl Acd {
             }
             let actual: Vec<QueueIdx> = agent.memberships.iter().map(|m| m.queue).collect();
             if actual != expected {
-                return fail(format!("agent {id}: memberships {actual:?}, expected {expected:?}"));
+                return fail(format!(
+                    "agent {id}: memberships {actual:?}, expected {expected:?}"
+                ));
             }
             let available = matches!(agent.state, AgentState::Available { .. });
-            let want_keys = if available { agent.memberships.len() } else { 0 };
+            let want_keys = if available {
+                agent.memberships.len()
+            } else {
+                0
+            };
             if agent.avail_keys.len() != want_keys {
-                return fail(format!("agent {id}: {} available keys", agent.avail_keys.len()));
+                return fail(format!(
+                    "agent {id}: {} available keys",
+                    agent.avail_keys.len()
+                ));
             }
             for (q, key) in &agent.avail_keys {
                 if key.agent != a || !self.queue(*q).available.contains(key) {
@@ -524,22 +564,39 @@ impl Acd {
             if agent.pending_not_ready.is_some()
                 && !matches!(
                     agent.state,
-                    AgentState::OnCall { .. } | AgentState::OnHold { .. } | AgentState::WrapUp { .. }
+                    AgentState::OnCall { .. }
+                        | AgentState::OnHold { .. }
+                        | AgentState::WrapUp { .. }
                 )
             {
-                return fail(format!("agent {id}: pending not ready while {}", agent.state.name()));
+                return fail(format!(
+                    "agent {id}: pending not ready while {}",
+                    agent.state.name()
+                ));
             }
             match &agent.state {
                 AgentState::Ringing { contact, until } => match self.contacts.get(contact) {
-                    Some(Contact { state: ContactState::Ringing { agents, until: u }, .. })
-                        if agents.contains(&a) && u == until => {}
-                    _ => return fail(format!("agent {id} rings for {contact}, which is not ringing it")),
+                    Some(Contact {
+                        state: ContactState::Ringing { agents, until: u },
+                        ..
+                    }) if agents.contains(&a) && u == until => {}
+                    _ => {
+                        return fail(format!(
+                            "agent {id} rings for {contact}, which is not ringing it"
+                        ));
+                    }
                 },
                 AgentState::OnCall { contact, .. } | AgentState::OnHold { contact, .. } => {
                     match self.contacts.get(contact) {
-                        Some(Contact { state: ContactState::Connected { agent: b }, .. })
-                            if *b == a => {}
-                        _ => return fail(format!("agent {id} talks to {contact}, not connected to it")),
+                        Some(Contact {
+                            state: ContactState::Connected { agent: b },
+                            ..
+                        }) if *b == a => {}
+                        _ => {
+                            return fail(format!(
+                                "agent {id} talks to {contact}, not connected to it"
+                            ));
+                        }
                     }
                     let held = matches!(agent.state, AgentState::OnHold { .. });
                     match &agent.work {
@@ -586,7 +643,10 @@ impl Acd {
                 }
             }
             if counts != queue.counts || members != queue.members {
-                return fail(format!("queue {qid}: counts {:?} != {counts:?}", queue.counts));
+                return fail(format!(
+                    "queue {qid}: counts {:?} != {counts:?}",
+                    queue.counts
+                ));
             }
             for (key, cid) in &queue.line {
                 match self.contacts.get(cid) {
@@ -615,25 +675,41 @@ impl Acd {
                 return fail(format!("queue {qid}: present/ringing contacts disagree"));
             }
             if queue.line.len() as u64 + ringing != present.len() as u64 {
-                return fail(format!("queue {qid}: waiting contacts missing from the line"));
+                return fail(format!(
+                    "queue {qid}: waiting contacts missing from the line"
+                ));
             }
             let tallies = [
-                ("since start", queue.stats.total.in_queue(), present.len() as u64),
+                (
+                    "since start",
+                    queue.stats.total.in_queue(),
+                    present.len() as u64,
+                ),
                 ("today", queue.stats.today.in_queue(), today),
                 ("window", queue.stats.window().in_queue(), window),
             ];
             for (period, counted, actual) in tallies {
                 if counted != actual {
-                    return fail(format!("queue {qid}: {period} in_queue {counted} != {actual}"));
+                    return fail(format!(
+                        "queue {qid}: {period} in_queue {counted} != {actual}"
+                    ));
                 }
             }
             if !queue.line.is_empty() && queue.logged_in() == 0 {
-                return fail(format!("queue {qid}: contacts wait with no agent logged in"));
+                return fail(format!(
+                    "queue {qid}: contacts wait with no agent logged in"
+                ));
             }
             for cid in queue.line.values() {
                 let c = self.contact(*cid);
-                if queue.available.iter().any(|k| !c.excluded.contains(&k.agent)) {
-                    return fail(format!("queue {qid}: {cid} waits while an agent is available"));
+                if queue
+                    .available
+                    .iter()
+                    .any(|k| !c.excluded.contains(&k.agent))
+                {
+                    return fail(format!(
+                        "queue {qid}: {cid} waits while an agent is available"
+                    ));
                 }
             }
         }
@@ -687,9 +763,10 @@ impl Acd {
                     self.contacts.get(&c).map(|c| &c.state),
                     Some(ContactState::Ringing { until, .. }) if *until == at
                 ),
-                Timer::MaxWait(c) => {
-                    self.contacts.get(&c).is_some_and(|c| c.max_wait_at == Some(at))
-                }
+                Timer::MaxWait(c) => self
+                    .contacts
+                    .get(&c)
+                    .is_some_and(|c| c.max_wait_at == Some(at)),
             };
             if !ok {
                 return fail(format!("stale timer {timer:?} at {at:?}"));
@@ -767,7 +844,10 @@ impl Acd {
     }
 
     fn remove_queue(&mut self, now: Instant, id: &QueueId) -> Result<(), AcdError> {
-        let q = *self.queue_ix.get(id).ok_or_else(|| AcdError::UnknownQueue(id.clone()))?;
+        let q = *self
+            .queue_ix
+            .get(id)
+            .ok_or_else(|| AcdError::UnknownQueue(id.clone()))?;
         // Unlink every agent first, so that agents freed below are never offered this queue.
         self.queue_ix.remove(id);
         for a in self.live_agents() {
@@ -828,7 +908,10 @@ impl Acd {
     fn remove_agent(&mut self, now: Instant, id: &AgentId) -> Result<(), AcdError> {
         let a = self.agent_idx(id)?;
         let agent = self.agent(a);
-        if matches!(agent.state, AgentState::OnCall { .. } | AgentState::OnHold { .. }) {
+        if matches!(
+            agent.state,
+            AgentState::OnCall { .. } | AgentState::OnHold { .. }
+        ) {
             return Err(AcdError::AgentBusy(id.clone()));
         }
         self.leave_state(now, a, AgentState::LoggedOut, CancelReason::Reconfigured);
@@ -846,7 +929,9 @@ impl Acd {
     /// sets, state counts) in step. Returns the queues it no longer serves.
     fn refresh_memberships(&mut self, a: AgentIdx) -> Vec<QueueIdx> {
         let epoch = self.epoch;
-        let agent = self.agents[a.0 as usize].as_mut().expect("invariant: `a` is a live agent");
+        let agent = self.agents[a.0 as usize]
+            .as_mut()
+            .expect("invariant: `a` is a live agent");
         let kind = agent.state.kind() as usize;
         for (q, key) in agent.avail_keys.drain(..) {
             if let Some(queue) = self.queues[q.0 as usize].as_mut() {
@@ -862,16 +947,22 @@ impl Acd {
             }
         }
         let mut seen = Vec::new();
+        let mut served = Vec::new();
         for qid in &agent.cfg.queues {
-            let Some(&q) = self.queue_ix.get(qid) else { continue };
+            let Some(&q) = self.queue_ix.get(qid) else {
+                continue;
+            };
             if seen.contains(&q) {
                 continue;
             }
             seen.push(q);
-            let queue = self.queues[q.0 as usize].as_mut().expect("invariant: indexed queue");
+            let queue = self.queues[q.0 as usize]
+                .as_mut()
+                .expect("invariant: indexed queue");
             if !agent.cfg.may_serve(&queue.cfg) {
                 continue;
             }
+            served.push(q);
             let member_no = *queue.member_nos.entry(a).or_insert_with(|| {
                 queue.next_member_no += 1;
                 queue.next_member_no
@@ -898,7 +989,10 @@ impl Acd {
             mark_queue(&mut self.dirty, q, queue, false);
             agent.memberships.push(m);
         }
-        old.into_iter().map(|m| m.queue).filter(|q| !seen.contains(q)).collect()
+        old.into_iter()
+            .map(|m| m.queue)
+            .filter(|q| !served.contains(q))
+            .collect()
     }
 
     // ----------------------------------------------------------------------------------
@@ -915,7 +1009,10 @@ impl Acd {
         if self.contacts.contains_key(&cid) {
             return Err(AcdError::DuplicateContact(cid));
         }
-        let q = *self.queue_ix.get(queue_id).ok_or_else(|| AcdError::UnknownQueue(queue_id.clone()))?;
+        let q = *self
+            .queue_ix
+            .get(queue_id)
+            .ok_or_else(|| AcdError::UnknownQueue(queue_id.clone()))?;
         let day = self.day.day;
         let seq = self.next_seq;
         let queue = self.queue_mut(q);
@@ -923,7 +1020,10 @@ impl Acd {
             queue.stats.refused_today += 1;
             queue.stats.refused_total += 1;
             self.mark(q, false);
-            self.outputs.push_back(Output::NoAgents { contact: cid, queue: queue_id.clone() });
+            self.outputs.push_back(Output::NoAgents {
+                contact: cid,
+                queue: queue_id.clone(),
+            });
             return Ok(());
         }
         let record = queue.stats.offer(now, day);
@@ -955,7 +1055,10 @@ impl Acd {
     }
 
     fn withdraw(&mut self, now: Instant, cid: ContactId) -> Result<(), AcdError> {
-        let c = self.contacts.get(&cid).ok_or(AcdError::UnknownContact(cid))?;
+        let c = self
+            .contacts
+            .get(&cid)
+            .ok_or(AcdError::UnknownContact(cid))?;
         if let ContactState::Connected { .. } = c.state {
             return Err(AcdError::ContactConnected(cid));
         }
@@ -964,7 +1067,10 @@ impl Acd {
     }
 
     fn customer_hung_up(&mut self, now: Instant, cid: ContactId) -> Result<(), AcdError> {
-        let c = self.contacts.get(&cid).ok_or(AcdError::UnknownContact(cid))?;
+        let c = self
+            .contacts
+            .get(&cid)
+            .ok_or(AcdError::UnknownContact(cid))?;
         match c.state {
             ContactState::Connected { agent } => self.end_call(now, agent),
             _ => self.leave(now, cid, Leave::Abandoned),
@@ -987,7 +1093,10 @@ impl Acd {
     /// Removes a waiting or ringing contact that leaves unanswered; ringing agents get
     /// `Cancel` and become available again.
     fn leave(&mut self, now: Instant, cid: ContactId, how: Leave) {
-        let c = self.contacts.remove(&cid).expect("invariant: callers checked the contact exists");
+        let c = self
+            .contacts
+            .remove(&cid)
+            .expect("invariant: callers checked the contact exists");
         let mut freed = Vec::new();
         match c.state {
             ContactState::Waiting => {
@@ -1018,20 +1127,23 @@ impl Acd {
         let queue = self.queue_mut(c.queue);
         queue.present.remove(&c.seq);
         let fact = match how {
-            Leave::Abandoned => {
-                Fact::Abandoned { wait, short: wait < queue.cfg.short_abandon_threshold }
-            }
+            Leave::Abandoned => Fact::Abandoned {
+                wait,
+                short: wait < queue.cfg.short_abandon_threshold,
+            },
             _ => Fact::Overflowed,
         };
         queue.stats.record(c.record, day, fact);
         self.mark(c.queue, true);
         match how {
-            Leave::MaxWait => {
-                self.outputs.push_back(Output::MaxWait { contact: cid, queue: c.queue_id })
-            }
-            Leave::NoAgents => {
-                self.outputs.push_back(Output::NoAgents { contact: cid, queue: c.queue_id })
-            }
+            Leave::MaxWait => self.outputs.push_back(Output::MaxWait {
+                contact: cid,
+                queue: c.queue_id,
+            }),
+            Leave::NoAgents => self.outputs.push_back(Output::NoAgents {
+                contact: cid,
+                queue: c.queue_id,
+            }),
             Leave::Abandoned | Leave::Withdrawn => {}
         }
         self.dispatch_batch(now, &freed);
@@ -1061,7 +1173,9 @@ impl Acd {
 
     /// Every contact of a queue without a logged-in agent leaves with `NoAgents`.
     fn enforce_agents_present(&mut self, now: Instant, q: QueueIdx) {
-        let Some(queue) = self.queues[q.0 as usize].as_ref() else { return };
+        let Some(queue) = self.queues[q.0 as usize].as_ref() else {
+            return;
+        };
         if queue.logged_in() > 0 || queue.line.is_empty() {
             return;
         }
@@ -1078,13 +1192,21 @@ impl Acd {
     /// Offers a waiting contact to the agent(s) its queue's strategy picks among the
     /// available, eligible, non-excluded agents. Returns whether anyone was offered it.
     fn try_offer(&mut self, now: Instant, cid: ContactId) -> bool {
-        let c = self.contacts.get(&cid).expect("invariant: try_offer gets a held contact");
+        let c = self
+            .contacts
+            .get(&cid)
+            .expect("invariant: try_offer gets a held contact");
         debug_assert!(matches!(c.state, ContactState::Waiting));
         let q = c.queue;
         let queue = self.queue(q);
         let free = |k: &&AvailKey| !c.excluded.contains(&k.agent);
         let chosen: Vec<AgentIdx> = match queue.cfg.strategy {
-            Strategy::RingAll => queue.available.iter().filter(free).map(|k| k.agent).collect(),
+            Strategy::RingAll => queue
+                .available
+                .iter()
+                .filter(free)
+                .map(|k| k.agent)
+                .collect(),
             Strategy::RoundRobin => {
                 let from = AvailKey {
                     primary: queue.rr_last.map_or(0, |n| n + 1),
@@ -1094,13 +1216,24 @@ impl Acd {
                 };
                 let after = queue.available.range(from..);
                 let before = queue.available.range(..from);
-                after.chain(before).find(free).map(|k| k.agent).into_iter().collect()
+                after
+                    .chain(before)
+                    .find(free)
+                    .map(|k| k.agent)
+                    .into_iter()
+                    .collect()
             }
-            Strategy::LongestIdle | Strategy::FewestCalls | Strategy::MostSkilled => {
-                queue.available.iter().find(free).map(|k| k.agent).into_iter().collect()
-            }
+            Strategy::LongestIdle | Strategy::FewestCalls | Strategy::MostSkilled => queue
+                .available
+                .iter()
+                .find(free)
+                .map(|k| k.agent)
+                .into_iter()
+                .collect(),
         };
-        let Some(&first) = chosen.first() else { return false };
+        let Some(&first) = chosen.first() else {
+            return false;
+        };
         let until = now + queue.cfg.ring_timeout;
         let key = c.line_key();
         let queue_id = c.queue_id.clone();
@@ -1126,10 +1259,20 @@ impl Acd {
                 queue: queue_id.clone(),
                 ring_until: until,
             });
-            self.set_state(now, a, AgentState::Ringing { contact: cid, until });
+            self.set_state(
+                now,
+                a,
+                AgentState::Ringing {
+                    contact: cid,
+                    until,
+                },
+            );
         }
         let c = self.contact_mut(cid);
-        c.state = ContactState::Ringing { agents: chosen, until };
+        c.state = ContactState::Ringing {
+            agents: chosen,
+            until,
+        };
         c.position = 0;
         true
     }
@@ -1175,9 +1318,9 @@ impl Acd {
                 queues.dedup();
                 let waiting = self.lines_in_order(&queues);
                 for cid in waiting {
-                    let any_free = agents.iter().any(|&a| {
-                        matches!(self.agent(a).state, AgentState::Available { .. })
-                    });
+                    let any_free = agents
+                        .iter()
+                        .any(|&a| matches!(self.agent(a).state, AgentState::Available { .. }));
                     if !any_free {
                         break;
                     }
@@ -1217,11 +1360,19 @@ impl Acd {
         let a = self.agent_idx(agent)?;
         match self.agent(a).state {
             AgentState::Ringing { contact, .. } if contact == cid => Ok(a),
-            _ => Err(AcdError::NoSuchOffer { agent: agent.clone(), contact: cid }),
+            _ => Err(AcdError::NoSuchOffer {
+                agent: agent.clone(),
+                contact: cid,
+            }),
         }
     }
 
-    fn agent_answered(&mut self, now: Instant, agent: &AgentId, cid: ContactId) -> Result<(), AcdError> {
+    fn agent_answered(
+        &mut self,
+        now: Instant,
+        agent: &AgentId,
+        cid: ContactId,
+    ) -> Result<(), AcdError> {
         let a = self.ringing_for(agent, cid)?;
         let day = self.day.day;
         let c = self.contact_mut(cid);
@@ -1273,7 +1424,14 @@ impl Acd {
             record: record_call,
             waited,
         });
-        self.set_state(now, a, AgentState::OnCall { contact: cid, since: now });
+        self.set_state(
+            now,
+            a,
+            AgentState::OnCall {
+                contact: cid,
+                since: now,
+            },
+        );
         let losers: Vec<AgentIdx> = agents.into_iter().filter(|&b| b != a).collect();
         for &b in &losers {
             self.cancel_offer(now, b, cid, CancelReason::AnsweredElsewhere);
@@ -1294,16 +1452,20 @@ impl Acd {
         ag.today.rejections += 1;
         ag.total.rejections += 1;
         let idle_since = ag.idle_since;
-        let c = self.contacts.get_mut(&cid).expect("invariant: a ringing agent's contact is held");
+        let c = self
+            .contacts
+            .get_mut(&cid)
+            .expect("invariant: a ringing agent's contact is held");
         if reason != Rejection::Unreachable {
             c.excluded.push(a);
         }
         let alone = remove_ringing_agent(c, a, &mut self.timers, cid);
         let next = match reason {
             Rejection::Busy | Rejection::Declined => AgentState::Available { since: idle_since },
-            Rejection::Unreachable => {
-                AgentState::NotReady { reason: NotReadyReason::unreachable(), since: now }
-            }
+            Rejection::Unreachable => AgentState::NotReady {
+                reason: NotReadyReason::unreachable(),
+                since: now,
+            },
         };
         self.set_state(now, a, next);
         if alone {
@@ -1330,7 +1492,10 @@ impl Acd {
                 contact: cid,
                 reason: CancelReason::NoAnswer,
             });
-            let state = AgentState::NotReady { reason: NotReadyReason::no_answer(), since: now };
+            let state = AgentState::NotReady {
+                reason: NotReadyReason::no_answer(),
+                since: now,
+            };
             self.set_state(now, a, state);
         }
         self.return_to_line(now, cid);
@@ -1342,28 +1507,44 @@ impl Acd {
         let agent = self.agent(a);
         debug_assert_eq!(agent.state.contact(), Some(cid));
         let since = agent.idle_since;
-        self.outputs.push_back(Output::Cancel { agent: agent.cfg.id.clone(), contact: cid, reason });
+        self.outputs.push_back(Output::Cancel {
+            agent: agent.cfg.id.clone(),
+            contact: cid,
+            reason,
+        });
         self.set_state(now, a, AgentState::Available { since });
     }
 
     fn end_call(&mut self, now: Instant, a: AgentIdx) {
         let agent = self.agent_mut(a);
         let personal = agent.cfg.wrap_up;
-        let work = agent.work.as_mut().expect("invariant: an agent on a call has work");
+        let work = agent
+            .work
+            .as_mut()
+            .expect("invariant: an agent on a call has work");
         if let Some(since) = work.hold_since.take() {
             work.hold += now.saturating_duration_since(since);
         }
         work.ended_at = Some(now);
         let (cid, q) = (work.contact, work.queue);
         self.contacts.remove(&cid);
-        let queue_wrap = self.queues[q.0 as usize].as_ref().map(|queue| queue.cfg.wrap_up);
+        let queue_wrap = self.queues[q.0 as usize]
+            .as_ref()
+            .map(|queue| queue.cfg.wrap_up);
         let wrap = personal.or(queue_wrap).unwrap_or_default();
         if wrap.is_zero() {
             self.finish_work(now, a, true);
         } else {
             let until = now + wrap;
             self.timers.insert((until, Timer::WrapUp(a)));
-            self.set_state(now, a, AgentState::WrapUp { contact: cid, until });
+            self.set_state(
+                now,
+                a,
+                AgentState::WrapUp {
+                    contact: cid,
+                    until,
+                },
+            );
         }
     }
 
@@ -1371,13 +1552,20 @@ impl Acd {
     /// time, and when `next_state` moves the agent on to available or its pending not ready.
     fn finish_work(&mut self, now: Instant, a: AgentIdx, next_state: bool) {
         let day = self.day.day;
-        let agent = self.agents[a.0 as usize].as_mut().expect("invariant: `a` is a live agent");
-        let work = agent.work.take().expect("invariant: an agent finishing work has work");
+        let agent = self.agents[a.0 as usize]
+            .as_mut()
+            .expect("invariant: `a` is a live agent");
+        let work = agent
+            .work
+            .take()
+            .expect("invariant: an agent finishing work has work");
         if let AgentState::WrapUp { until, .. } = agent.state {
             self.timers.remove(&(until, Timer::WrapUp(a)));
         }
         let ended = work.ended_at.unwrap_or(now);
-        let talk = ended.saturating_duration_since(work.answered_at).saturating_sub(work.hold);
+        let talk = ended
+            .saturating_duration_since(work.answered_at)
+            .saturating_sub(work.hold);
         let fact = Fact::Handled {
             talk,
             hold: work.hold,
@@ -1423,7 +1611,10 @@ impl Acd {
         let state = if ready {
             AgentState::Available { since: now }
         } else {
-            AgentState::NotReady { reason: NotReadyReason::login(), since: now }
+            AgentState::NotReady {
+                reason: NotReadyReason::login(),
+                since: now,
+            }
         };
         self.set_state(now, a, state);
         self.match_agent(now, a);
@@ -1455,8 +1646,15 @@ impl Acd {
         match agent.state {
             AgentState::Ringing { contact, .. } => {
                 let id = agent.cfg.id.clone();
-                self.outputs.push_back(Output::Cancel { agent: id, contact, reason });
-                let c = self.contacts.get_mut(&contact).expect("invariant: ringing contact held");
+                self.outputs.push_back(Output::Cancel {
+                    agent: id,
+                    contact,
+                    reason,
+                });
+                let c = self
+                    .contacts
+                    .get_mut(&contact)
+                    .expect("invariant: ringing contact held");
                 let alone = remove_ringing_agent(c, a, &mut self.timers, contact);
                 self.set_state(now, a, next);
                 if alone {
@@ -1493,7 +1691,12 @@ impl Acd {
         Ok(())
     }
 
-    fn not_ready(&mut self, now: Instant, agent: &AgentId, reason: NotReadyReason) -> Result<(), AcdError> {
+    fn not_ready(
+        &mut self,
+        now: Instant,
+        agent: &AgentId,
+        reason: NotReadyReason,
+    ) -> Result<(), AcdError> {
         let a = self.agent_idx(agent)?;
         let ag = self.agent_mut(a);
         match ag.state {
@@ -1518,12 +1721,18 @@ impl Acd {
         let next = match (&ag.state, hold, work) {
             (AgentState::OnCall { contact, .. }, true, Some(work)) => {
                 work.hold_since = Some(now);
-                AgentState::OnHold { contact: *contact, since: now }
+                AgentState::OnHold {
+                    contact: *contact,
+                    since: now,
+                }
             }
             (AgentState::OnHold { contact, .. }, false, Some(work)) => {
                 let since = work.hold_since.take().unwrap_or(now);
                 work.hold += now.saturating_duration_since(since);
-                AgentState::OnCall { contact: *contact, since: work.answered_at }
+                AgentState::OnCall {
+                    contact: *contact,
+                    since: work.answered_at,
+                }
             }
             _ => return Err(invalid(ag, if hold { "hold" } else { "unhold" })),
         };
@@ -1548,7 +1757,9 @@ impl Acd {
     /// and the time accounting in step, and announces the change.
     fn set_state(&mut self, now: Instant, a: AgentIdx, state: AgentState) {
         let epoch = self.epoch;
-        let agent = self.agents[a.0 as usize].as_mut().expect("invariant: `a` is a live agent");
+        let agent = self.agents[a.0 as usize]
+            .as_mut()
+            .expect("invariant: `a` is a live agent");
         agent.accrue(now);
         let old = agent.state.kind() as usize;
         let new = state.kind() as usize;
@@ -1563,8 +1774,9 @@ impl Acd {
         agent.state = state;
         agent.state_since = now;
         for m in &agent.memberships {
-            let queue =
-                self.queues[m.queue.0 as usize].as_mut().expect("invariant: memberships are live");
+            let queue = self.queues[m.queue.0 as usize]
+                .as_mut()
+                .expect("invariant: memberships are live");
             queue.counts[old] -= 1;
             queue.counts[new] += 1;
             if new == StateKind::Available as usize {
@@ -1611,11 +1823,16 @@ impl Acd {
     /// Emits what an input changed: positions of waiting contacts, then `StatsChanged`.
     fn finish(&mut self, now: Instant) {
         for q in std::mem::take(&mut self.dirty) {
-            let Some(queue) = self.queues[q.0 as usize].as_mut() else { continue };
+            let Some(queue) = self.queues[q.0 as usize].as_mut() else {
+                continue;
+            };
             queue.stats.prune(now);
             if queue.line_dirty && self.cfg.position_updates {
                 for (position, cid) in (1u32..).zip(queue.line.values()) {
-                    let c = self.contacts.get_mut(cid).expect("invariant: line holds contacts");
+                    let c = self
+                        .contacts
+                        .get_mut(cid)
+                        .expect("invariant: line holds contacts");
                     if c.position != position {
                         c.position = position;
                         self.outputs.push_back(Output::QueuePosition {
@@ -1629,7 +1846,9 @@ impl Acd {
             queue.line_dirty = false;
             if queue.dirty {
                 queue.dirty = false;
-                self.outputs.push_back(Output::StatsChanged { queue: queue.cfg.id.clone() });
+                self.outputs.push_back(Output::StatsChanged {
+                    queue: queue.cfg.id.clone(),
+                });
             }
         }
     }
@@ -1647,31 +1866,46 @@ impl Acd {
     }
 
     fn agent_idx(&self, id: &AgentId) -> Result<AgentIdx, AcdError> {
-        self.agent_ix.get(id).copied().ok_or_else(|| AcdError::UnknownAgent(id.clone()))
+        self.agent_ix
+            .get(id)
+            .copied()
+            .ok_or_else(|| AcdError::UnknownAgent(id.clone()))
     }
 
     fn agent(&self, a: AgentIdx) -> &Agent {
-        self.agents[a.0 as usize].as_ref().expect("invariant: AgentIdx values name live agents")
+        self.agents[a.0 as usize]
+            .as_ref()
+            .expect("invariant: AgentIdx values name live agents")
     }
 
     fn agent_mut(&mut self, a: AgentIdx) -> &mut Agent {
-        self.agents[a.0 as usize].as_mut().expect("invariant: AgentIdx values name live agents")
+        self.agents[a.0 as usize]
+            .as_mut()
+            .expect("invariant: AgentIdx values name live agents")
     }
 
     fn queue(&self, q: QueueIdx) -> &Queue {
-        self.queues[q.0 as usize].as_ref().expect("invariant: this QueueIdx names a live queue")
+        self.queues[q.0 as usize]
+            .as_ref()
+            .expect("invariant: this QueueIdx names a live queue")
     }
 
     fn queue_mut(&mut self, q: QueueIdx) -> &mut Queue {
-        self.queues[q.0 as usize].as_mut().expect("invariant: this QueueIdx names a live queue")
+        self.queues[q.0 as usize]
+            .as_mut()
+            .expect("invariant: this QueueIdx names a live queue")
     }
 
     fn contact(&self, cid: ContactId) -> &Contact {
-        self.contacts.get(&cid).expect("invariant: this contact is held")
+        self.contacts
+            .get(&cid)
+            .expect("invariant: this contact is held")
     }
 
     fn contact_mut(&mut self, cid: ContactId) -> &mut Contact {
-        self.contacts.get_mut(&cid).expect("invariant: this contact is held")
+        self.contacts
+            .get_mut(&cid)
+            .expect("invariant: this contact is held")
     }
 
     fn membership(&self, a: AgentIdx, q: QueueIdx) -> Option<&Membership> {
@@ -1687,7 +1921,13 @@ fn mark_queue(dirty: &mut Vec<QueueIdx>, q: QueueIdx, queue: &mut Queue, line: b
     queue.line_dirty |= line;
 }
 
-fn avail_key(strategy: Strategy, agent: &Agent, m: &Membership, a: AgentIdx, epoch: Instant) -> AvailKey {
+fn avail_key(
+    strategy: Strategy,
+    agent: &Agent,
+    m: &Membership,
+    a: AgentIdx,
+    epoch: Instant,
+) -> AvailKey {
     let primary = match strategy {
         Strategy::LongestIdle | Strategy::RingAll => 0,
         Strategy::RoundRobin => m.member_no,

@@ -138,23 +138,40 @@ impl SimConfig {
         }
         for q in &self.queues {
             if q.arrivals_per_hour.is_empty()
-                || q.arrivals_per_hour.iter().any(|r| !(r.is_finite() && *r >= 0.0))
+                || q.arrivals_per_hour
+                    .iter()
+                    .any(|r| !(r.is_finite() && *r >= 0.0))
             {
-                return bad(format!("queue {}: arrival rates must be finite and ≥ 0", q.queue.id));
+                return bad(format!(
+                    "queue {}: arrival rates must be finite and ≥ 0",
+                    q.queue.id
+                ));
             }
             if let Distribution::LogNormal { cv } = q.talk_distribution {
                 if !(cv.is_finite() && cv > 0.0) {
-                    return bad(format!("queue {}: log-normal cv must be positive", q.queue.id));
+                    return bad(format!(
+                        "queue {}: log-normal cv must be positive",
+                        q.queue.id
+                    ));
                 }
             }
-            if self.queues.iter().filter(|o| o.queue.id == q.queue.id).count() > 1 {
+            if self
+                .queues
+                .iter()
+                .filter(|o| o.queue.id == q.queue.id)
+                .count()
+                > 1
+            {
                 return bad(format!("queue {} is defined twice", q.queue.id));
             }
         }
         for g in &self.agents {
             let end_ok = g.end_hour.is_none_or(|e| e.is_finite() && e > g.start_hour);
             if !(g.start_hour.is_finite() && g.start_hour >= 0.0 && end_ok) {
-                return bad(format!("agent group {}: shift hours are inconsistent", g.name));
+                return bad(format!(
+                    "agent group {}: shift hours are inconsistent",
+                    g.name
+                ));
             }
         }
         Ok(())
@@ -314,7 +331,11 @@ fn hours(h: f64) -> Duration {
 
 impl<'a> Sim<'a> {
     fn new(cfg: &'a SimConfig, epoch: Instant) -> Result<Self, SimError> {
-        let acd_cfg = AcdConfig { seed: cfg.seed, position_updates: false, ..AcdConfig::default() };
+        let acd_cfg = AcdConfig {
+            seed: cfg.seed,
+            position_updates: false,
+            ..AcdConfig::default()
+        };
         let acd = Acd::new(acd_cfg, epoch, jiff::Timestamp::UNIX_EPOCH);
         let streams = (0..cfg.queues.len() as u64)
             .map(|i| {
@@ -422,7 +443,10 @@ impl<'a> Sim<'a> {
                 return Ok(());
             }
             let next_event = self.heap.peek().map(|Reverse((t, _, _))| *t);
-            let next_timer = self.acd.poll_timeout().map(|i| i.saturating_duration_since(self.epoch));
+            let next_timer = self
+                .acd
+                .poll_timeout()
+                .map(|i| i.saturating_duration_since(self.epoch));
             let timer_first = match (next_timer, next_event) {
                 (Some(t), Some(e)) => t <= e,
                 (Some(_), None) => true,
@@ -438,8 +462,10 @@ impl<'a> Sim<'a> {
                 self.now = t;
                 self.acd.handle_timeout(self.at(t));
             } else {
-                let Reverse((t, _, event)) =
-                    self.heap.pop().expect("invariant: chosen because it exists");
+                let Reverse((t, _, event)) = self
+                    .heap
+                    .pop()
+                    .expect("invariant: chosen because it exists");
                 self.now = t;
                 self.event(t, event)?;
             }
@@ -481,7 +507,12 @@ impl<'a> Sim<'a> {
             Event::Ready(i) => {
                 let sa = &self.agents[i as usize];
                 let agent = sa.id.clone();
-                if !sa.leaving && matches!(self.acd.agent_state(&agent), Some(AgentState::NotReady { .. })) {
+                if !sa.leaving
+                    && matches!(
+                        self.acd.agent_state(&agent),
+                        Some(AgentState::NotReady { .. })
+                    )
+                {
                     self.acd.handle(now, Input::Ready { agent })?;
                 }
             }
@@ -499,7 +530,14 @@ impl<'a> Sim<'a> {
                     self.push(t + Duration::from_secs_f64(p), Event::Patience(contact.0));
                 }
                 let queue = sq.queue.id.clone();
-                self.acd.handle(now, Input::Enqueue { contact, queue, priority: None })?;
+                self.acd.handle(
+                    now,
+                    Input::Enqueue {
+                        contact,
+                        queue,
+                        priority: None,
+                    },
+                )?;
                 self.schedule_arrival(q, t);
             }
             Event::Answer { agent, offer } => {
@@ -507,20 +545,31 @@ impl<'a> Sim<'a> {
                 if let Some((o, contact)) = sa.offer {
                     if o == offer {
                         let agent = sa.id.clone();
-                        self.acd.handle(now, Input::AgentAnswered { agent, contact })?;
+                        self.acd
+                            .handle(now, Input::AgentAnswered { agent, contact })?;
                     }
                 }
             }
             Event::HangUp(c) => {
                 if self.callers[c as usize] == Caller::Connected {
                     self.resolve(c);
-                    self.acd.handle(now, Input::CustomerHungUp { contact: ContactId(c) })?;
+                    self.acd.handle(
+                        now,
+                        Input::CustomerHungUp {
+                            contact: ContactId(c),
+                        },
+                    )?;
                 }
             }
             Event::Patience(c) => {
                 if self.callers[c as usize] == Caller::Queued {
                     self.resolve(c);
-                    self.acd.handle(now, Input::CustomerHungUp { contact: ContactId(c) })?;
+                    self.acd.handle(
+                        now,
+                        Input::CustomerHungUp {
+                            contact: ContactId(c),
+                        },
+                    )?;
                 }
             }
         }
@@ -611,7 +660,10 @@ impl<'a> Sim<'a> {
                 .queue_stats(now, &q.queue.id)
                 .ok_or_else(|| SimError::Config(format!("queue {} vanished", q.queue.id)))?;
             let refused = stats.refused_no_agents_total;
-            queues.push((q.queue.id.clone(), figures(&[(&stats.since_start, refused)])));
+            queues.push((
+                q.queue.id.clone(),
+                figures(&[(&stats.since_start, refused)]),
+            ));
             all.push((stats.since_start, refused));
         }
         let refs: Vec<(&PeriodStats, u64)> = all.iter().map(|(p, r)| (p, *r)).collect();
@@ -636,7 +688,10 @@ fn figures(parts: &[(&PeriodStats, u64)]) -> SimFigures {
     let sl_base = offered - sum(|p| p.short_abandoned);
     let ratio = |num: f64, den: u64| (den > 0).then(|| num / den as f64);
     let weighted = |f: fn(&PeriodStats) -> Option<f64>, w: fn(&PeriodStats) -> u64| {
-        parts.iter().map(|(p, _)| f(p).unwrap_or(0.0) * w(p) as f64).sum::<f64>()
+        parts
+            .iter()
+            .map(|(p, _)| f(p).unwrap_or(0.0) * w(p) as f64)
+            .sum::<f64>()
     };
     SimFigures {
         offered,

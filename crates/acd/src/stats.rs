@@ -19,10 +19,20 @@ use crate::io::{AgentState, StateKind};
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Fact {
     Offered,
-    Answered { wait: Duration, in_service_level: bool },
-    Abandoned { wait: Duration, short: bool },
+    Answered {
+        wait: Duration,
+        in_service_level: bool,
+    },
+    Abandoned {
+        wait: Duration,
+        short: bool,
+    },
     Overflowed,
-    Handled { talk: Duration, hold: Duration, wrap: Duration },
+    Handled {
+        talk: Duration,
+        hold: Duration,
+        wrap: Duration,
+    },
 }
 
 /// Additive counters of a period (every field only grows, so a window can subtract the
@@ -48,7 +58,10 @@ impl Tally {
     pub fn record(&mut self, fact: Fact) {
         match fact {
             Fact::Offered => self.offered += 1,
-            Fact::Answered { wait, in_service_level } => {
+            Fact::Answered {
+                wait,
+                in_service_level,
+            } => {
                 self.answered += 1;
                 self.answered_in_sl += u64::from(in_service_level);
                 self.answer_wait += wait;
@@ -163,7 +176,10 @@ impl QueueTallies {
         let seq = self.window_base + self.window.len() as u64;
         let mut contribution = Tally::default();
         contribution.record(Fact::Offered);
-        self.window.push_back(WindowRecord { arrival: now, contribution });
+        self.window.push_back(WindowRecord {
+            arrival: now,
+            contribution,
+        });
         self.window_sum.record(Fact::Offered);
         self.today.record(Fact::Offered);
         self.total.record(Fact::Offered);
@@ -207,8 +223,12 @@ impl QueueTallies {
     /// The window's sum (call [`QueueTallies::prune`] first).
     pub fn window(&self) -> Tally {
         let mut sum = self.window_sum;
-        sum.max_answer_wait =
-            self.window.iter().map(|r| r.contribution.max_answer_wait).max().unwrap_or_default();
+        sum.max_answer_wait = self
+            .window
+            .iter()
+            .map(|r| r.contribution.max_answer_wait)
+            .max()
+            .unwrap_or_default();
         sum
     }
 
@@ -355,7 +375,11 @@ impl AgentTally {
             time[kind as usize] += d;
         }
         let secs = |k: StateKind| time[k as usize].as_secs_f64();
-        let busy: f64 = StateKind::ALL.iter().filter(|k| k.is_busy()).map(|&k| secs(k)).sum();
+        let busy: f64 = StateKind::ALL
+            .iter()
+            .filter(|k| k.is_busy())
+            .map(|&k| secs(k))
+            .sum();
         let staffed = busy + secs(StateKind::Available);
         AgentPeriodStats {
             offers: self.offers,

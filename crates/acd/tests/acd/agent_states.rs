@@ -34,7 +34,10 @@ fn login_ready_makes_the_agent_available_since_now() {
     rig.agent(AgentConfig::new("alice").serving("support"));
     rig.secs(3);
     let out = rig.login("alice");
-    assert_eq!(rig.state("alice"), AgentState::Available { since: rig.at(3) });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::Available { since: rig.at(3) }
+    );
     assert!(out.contains(&Output::AgentStateChanged {
         agent: a("alice"),
         state: AgentState::Available { since: rig.at(3) }
@@ -45,10 +48,16 @@ fn login_ready_makes_the_agent_available_since_now() {
 fn login_not_ready_starts_not_ready_for_login() {
     let mut rig = rig_with_support();
     rig.agent(AgentConfig::new("alice").serving("support"));
-    rig.input(Input::Login { agent: a("alice"), ready: false });
+    rig.input(Input::Login {
+        agent: a("alice"),
+        ready: false,
+    });
     assert_eq!(
         rig.state("alice"),
-        AgentState::NotReady { reason: NotReadyReason::login(), since: rig.now }
+        AgentState::NotReady {
+            reason: NotReadyReason::login(),
+            since: rig.now
+        }
     );
     // Logged in but not ready still counts as staffed for entry: the contact waits.
     let out = rig.enqueue(1, "support");
@@ -59,10 +68,19 @@ fn login_not_ready_starts_not_ready_for_login() {
 fn logging_in_twice_is_refused_and_changes_nothing() {
     let mut rig = rig_with_support();
     rig.ready_agent("alice", &["support"]);
-    let err = rig.try_input(Input::Login { agent: a("alice"), ready: true }).unwrap_err();
+    let err = rig
+        .try_input(Input::Login {
+            agent: a("alice"),
+            ready: true,
+        })
+        .unwrap_err();
     assert_eq!(
         err,
-        AcdError::InvalidTransition { agent: a("alice"), state: "available", request: "log in" }
+        AcdError::InvalidTransition {
+            agent: a("alice"),
+            state: "available",
+            request: "log in"
+        }
     );
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert_eq!(err.http_status(), 409);
@@ -71,7 +89,9 @@ fn logging_in_twice_is_refused_and_changes_nothing() {
 #[test]
 fn unknown_agent_is_not_found() {
     let mut rig = rig_with_support();
-    let err = rig.try_input(Input::Ready { agent: a("ghost") }).unwrap_err();
+    let err = rig
+        .try_input(Input::Ready { agent: a("ghost") })
+        .unwrap_err();
     assert_eq!(err, AcdError::UnknownAgent(a("ghost")));
     assert_eq!(err.http_status(), 404);
 }
@@ -81,8 +101,17 @@ fn not_ready_then_ready_round_trip() {
     let mut rig = rig_with_support();
     rig.ready_agent("alice", &["support"]);
     rig.secs(5);
-    rig.input(Input::NotReady { agent: a("alice"), reason: "lunch".into() });
-    assert_eq!(rig.state("alice"), AgentState::NotReady { reason: "lunch".into(), since: rig.at(5) });
+    rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "lunch".into(),
+    });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::NotReady {
+            reason: "lunch".into(),
+            since: rig.at(5)
+        }
+    );
     // A contact arriving now waits: the agent is not ready.
     assert!(offers(&rig.enqueue(1, "support")).is_empty());
     rig.secs(5);
@@ -95,12 +124,21 @@ fn not_ready_then_ready_round_trip() {
 fn changing_the_not_ready_reason_is_allowed() {
     let mut rig = rig_with_support();
     rig.ready_agent("alice", &["support"]);
-    rig.input(Input::NotReady { agent: a("alice"), reason: "lunch".into() });
+    rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "lunch".into(),
+    });
     rig.secs(1);
-    rig.input(Input::NotReady { agent: a("alice"), reason: "training".into() });
+    rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "training".into(),
+    });
     assert_eq!(
         rig.state("alice"),
-        AgentState::NotReady { reason: "training".into(), since: rig.at(1) }
+        AgentState::NotReady {
+            reason: "training".into(),
+            since: rig.at(1)
+        }
     );
 }
 
@@ -109,7 +147,13 @@ fn ready_while_available_or_logged_out_is_refused() {
     let mut rig = rig_with_support();
     rig.agent(AgentConfig::new("alice").serving("support"));
     assert!(rig.try_input(Input::Ready { agent: a("alice") }).is_err());
-    assert!(rig.try_input(Input::NotReady { agent: a("alice"), reason: "x".into() }).is_err());
+    assert!(
+        rig.try_input(Input::NotReady {
+            agent: a("alice"),
+            reason: "x".into()
+        })
+        .is_err()
+    );
     assert!(rig.try_input(Input::Logout { agent: a("alice") }).is_err());
     rig.login("alice");
     assert!(rig.try_input(Input::Ready { agent: a("alice") }).is_err());
@@ -123,9 +167,20 @@ fn an_offer_reserves_the_agent_until_the_ring_timeout() {
     let until = rig.now + Duration::from_secs(15);
     assert_eq!(
         out[0],
-        Output::Offer { agent: a("alice"), contact: ContactId(1), queue: q("support"), ring_until: until }
+        Output::Offer {
+            agent: a("alice"),
+            contact: ContactId(1),
+            queue: q("support"),
+            ring_until: until
+        }
     );
-    assert_eq!(rig.state("alice"), AgentState::Ringing { contact: ContactId(1), until });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::Ringing {
+            contact: ContactId(1),
+            until
+        }
+    );
     assert_eq!(rig.acd.poll_timeout(), Some(until));
     // A second contact waits: alice is reserved.
     assert!(offers(&rig.enqueue(2, "support")).is_empty());
@@ -148,13 +203,26 @@ fn answering_connects_and_puts_the_agent_on_call() {
             waited: Duration::from_secs(4),
         }
     );
-    assert_eq!(rig.state("alice"), AgentState::OnCall { contact: ContactId(1), since: rig.now });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::OnCall {
+            contact: ContactId(1),
+            since: rig.now
+        }
+    );
     assert_eq!(
         rig.acd.contact_status(rig.now, ContactId(1)),
-        Some(ContactStatus::Connected { queue: q("support"), agent: a("alice") })
+        Some(ContactStatus::Connected {
+            queue: q("support"),
+            agent: a("alice")
+        })
     );
     // The ring timer is gone; nothing fires at the old deadline.
-    assert!(rig.secs(30).iter().all(|o| !matches!(o, Output::Cancel { .. })));
+    assert!(
+        rig.secs(30)
+            .iter()
+            .all(|o| !matches!(o, Output::Cancel { .. }))
+    );
 }
 
 #[test]
@@ -175,17 +243,32 @@ fn hold_and_unhold_toggle_and_are_refused_out_of_place() {
     rig.ready_agent("alice", &["support"]);
     assert!(rig.try_input(Input::Hold { agent: a("alice") }).is_err());
     rig.enqueue(1, "support");
-    assert!(rig.try_input(Input::Hold { agent: a("alice") }).is_err(), "ringing");
+    assert!(
+        rig.try_input(Input::Hold { agent: a("alice") }).is_err(),
+        "ringing"
+    );
     rig.answer("alice", 1);
     let answered = rig.now;
     assert!(rig.try_input(Input::Unhold { agent: a("alice") }).is_err());
     rig.secs(10);
     rig.input(Input::Hold { agent: a("alice") });
-    assert_eq!(rig.state("alice"), AgentState::OnHold { contact: ContactId(1), since: rig.now });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::OnHold {
+            contact: ContactId(1),
+            since: rig.now
+        }
+    );
     assert!(rig.try_input(Input::Hold { agent: a("alice") }).is_err());
     rig.secs(20);
     rig.input(Input::Unhold { agent: a("alice") });
-    assert_eq!(rig.state("alice"), AgentState::OnCall { contact: ContactId(1), since: answered });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::OnCall {
+            contact: ContactId(1),
+            since: answered
+        }
+    );
 }
 
 #[test]
@@ -197,7 +280,13 @@ fn agent_hang_up_starts_wrap_up_which_ends_by_itself() {
     rig.secs(60);
     rig.input(Input::AgentHungUp { agent: a("alice") });
     let until = rig.now + Duration::from_secs(10);
-    assert_eq!(rig.state("alice"), AgentState::WrapUp { contact: ContactId(1), until });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::WrapUp {
+            contact: ContactId(1),
+            until
+        }
+    );
     // The contact is gone from the ACD.
     assert_eq!(rig.acd.contact_status(rig.now, ContactId(1)), None);
     rig.secs(9);
@@ -215,7 +304,10 @@ fn customer_hang_up_during_a_call_starts_wrap_up() {
     rig.input(Input::Hold { agent: a("alice") });
     rig.hang_up(1);
     assert_eq!(rig.kind("alice"), "wrap_up");
-    assert!(rig.try_input(Input::AgentHungUp { agent: a("alice") }).is_err());
+    assert!(
+        rig.try_input(Input::AgentHungUp { agent: a("alice") })
+            .is_err()
+    );
 }
 
 #[test]
@@ -247,7 +339,10 @@ fn finishing_wrap_up_early_or_by_ready() {
         assert_eq!(rig.state("alice"), AgentState::Available { since: rig.now });
         // The wrap-up timer is gone.
         rig.secs(20);
-        assert_eq!(rig.state("alice"), AgentState::Available { since: rig.at(3) });
+        assert_eq!(
+            rig.state("alice"),
+            AgentState::Available { since: rig.at(3) }
+        );
     }
 }
 
@@ -255,7 +350,10 @@ fn finishing_wrap_up_early_or_by_ready() {
 fn finish_wrap_up_outside_wrap_up_is_refused() {
     let mut rig = rig_with_support();
     rig.ready_agent("alice", &["support"]);
-    assert!(rig.try_input(Input::FinishWrapUp { agent: a("alice") }).is_err());
+    assert!(
+        rig.try_input(Input::FinishWrapUp { agent: a("alice") })
+            .is_err()
+    );
 }
 
 #[test]
@@ -281,7 +379,10 @@ fn personal_wrap_up_overrides_the_queue_and_zero_skips_it() {
     rig.hang_up(2);
     assert_eq!(
         rig.state("alice"),
-        AgentState::WrapUp { contact: ContactId(first), until: rig.now + Duration::from_secs(30) }
+        AgentState::WrapUp {
+            contact: ContactId(first),
+            until: rig.now + Duration::from_secs(30)
+        }
     );
     assert_eq!(rig.state("bob"), AgentState::Available { since: rig.now });
 }
@@ -292,14 +393,26 @@ fn not_ready_during_a_call_waits_for_the_end_of_wrap_up() {
     rig.ready_agent("alice", &["support"]);
     rig.enqueue(1, "support");
     rig.answer("alice", 1);
-    let out = rig.input(Input::NotReady { agent: a("alice"), reason: "break".into() });
-    assert!(out.iter().all(|o| !matches!(o, Output::AgentStateChanged { .. })));
+    let out = rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "break".into(),
+    });
+    assert!(
+        out.iter()
+            .all(|o| !matches!(o, Output::AgentStateChanged { .. }))
+    );
     assert_eq!(rig.kind("alice"), "on_call");
     rig.enqueue(2, "support");
     rig.hang_up(1);
     assert_eq!(rig.kind("alice"), "wrap_up");
     let out = rig.secs(10);
-    assert_eq!(rig.state("alice"), AgentState::NotReady { reason: "break".into(), since: rig.now });
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::NotReady {
+            reason: "break".into(),
+            since: rig.now
+        }
+    );
     assert!(offers(&out).is_empty(), "contact 2 keeps waiting");
 }
 
@@ -311,7 +424,10 @@ fn ready_on_a_call_cancels_a_pending_not_ready() {
     rig.answer("alice", 1);
     // Without anything pending, ready on a call is meaningless.
     assert!(rig.try_input(Input::Ready { agent: a("alice") }).is_err());
-    rig.input(Input::NotReady { agent: a("alice"), reason: "break".into() });
+    rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "break".into(),
+    });
     rig.input(Input::Ready { agent: a("alice") });
     rig.hang_up(1);
     rig.secs(10);
@@ -324,7 +440,9 @@ fn logout_on_a_call_is_refused() {
     rig.ready_agent("alice", &["support"]);
     rig.enqueue(1, "support");
     rig.answer("alice", 1);
-    let err = rig.try_input(Input::Logout { agent: a("alice") }).unwrap_err();
+    let err = rig
+        .try_input(Input::Logout { agent: a("alice") })
+        .unwrap_err();
     assert_eq!(err, AcdError::AgentBusy(a("alice")));
 }
 
@@ -351,7 +469,10 @@ fn logout_while_ringing_cancels_the_offer_and_the_contact_goes_to_the_next_agent
     rig.enqueue(1, "support");
     assert_eq!(rig.kind("alice"), "ringing", "longest idle");
     let out = rig.input(Input::Logout { agent: a("alice") });
-    assert_eq!(cancels(&out), vec![("alice".into(), 1, CancelReason::AgentLeft)]);
+    assert_eq!(
+        cancels(&out),
+        vec![("alice".into(), 1, CancelReason::AgentLeft)]
+    );
     assert_eq!(offers(&out), vec![("bob".into(), 1)]);
 }
 
@@ -361,9 +482,18 @@ fn not_ready_while_ringing_returns_the_contact_to_the_head_of_its_line() {
     rig.ready_agent("alice", &["support"]);
     rig.enqueue(1, "support");
     rig.enqueue(2, "support");
-    let out = rig.input(Input::NotReady { agent: a("alice"), reason: "phone".into() });
-    assert_eq!(cancels(&out), vec![("alice".into(), 1, CancelReason::AgentLeft)]);
-    assert_eq!(rig.acd.waiting_contacts(&q("support")), Some(vec![ContactId(1), ContactId(2)]));
+    let out = rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "phone".into(),
+    });
+    assert_eq!(
+        cancels(&out),
+        vec![("alice".into(), 1, CancelReason::AgentLeft)]
+    );
+    assert_eq!(
+        rig.acd.waiting_contacts(&q("support")),
+        Some(vec![ContactId(1), ContactId(2)])
+    );
 }
 
 #[test]
@@ -374,18 +504,36 @@ fn ring_timeout_sets_not_ready_no_answer_and_the_contact_keeps_its_place() {
     rig.secs(5);
     rig.enqueue(2, "support");
     let out = rig.secs(10);
-    assert_eq!(cancels(&out), vec![("alice".into(), 1, CancelReason::NoAnswer)]);
+    assert_eq!(
+        cancels(&out),
+        vec![("alice".into(), 1, CancelReason::NoAnswer)]
+    );
     assert_eq!(
         rig.state("alice"),
-        AgentState::NotReady { reason: NotReadyReason::no_answer(), since: rig.now }
+        AgentState::NotReady {
+            reason: NotReadyReason::no_answer(),
+            since: rig.now
+        }
     );
-    assert_eq!(rig.acd.waiting_contacts(&q("support")), Some(vec![ContactId(1), ContactId(2)]));
+    assert_eq!(
+        rig.acd.waiting_contacts(&q("support")),
+        Some(vec![ContactId(1), ContactId(2)])
+    );
     // The next agent to become ready takes contact 1, not 2.
     let out = rig.ready_agent("bob", &["support"]);
     assert_eq!(offers(&out), vec![("bob".into(), 1)]);
     // A late answer from alice is refused: the controller must hang that leg up.
-    let err = rig.try_input(Input::AgentAnswered { agent: a("alice"), contact: ContactId(1) });
-    assert_eq!(err, Err(AcdError::NoSuchOffer { agent: a("alice"), contact: ContactId(1) }));
+    let err = rig.try_input(Input::AgentAnswered {
+        agent: a("alice"),
+        contact: ContactId(1),
+    });
+    assert_eq!(
+        err,
+        Err(AcdError::NoSuchOffer {
+            agent: a("alice"),
+            contact: ContactId(1)
+        })
+    );
 }
 
 #[test]
@@ -396,14 +544,28 @@ fn busy_or_declined_goes_to_the_next_agent_and_never_back() {
         rig.secs(1);
         rig.ready_agent("bob", &["support"]);
         rig.enqueue(1, "support");
-        let out = rig.input(Input::OfferRejected { agent: a("alice"), contact: ContactId(1), reason });
+        let out = rig.input(Input::OfferRejected {
+            agent: a("alice"),
+            contact: ContactId(1),
+            reason,
+        });
         assert_eq!(offers(&out), vec![("bob".into(), 1)]);
         // Alice stays available, keeping her idle time (longest idle still picks her first).
-        assert_eq!(rig.state("alice"), AgentState::Available { since: rig.at(0) });
+        assert_eq!(
+            rig.state("alice"),
+            AgentState::Available { since: rig.at(0) }
+        );
         // Bob declines too: contact 1 waits although alice is available.
-        let out = rig.input(Input::OfferRejected { agent: a("bob"), contact: ContactId(1), reason });
+        let out = rig.input(Input::OfferRejected {
+            agent: a("bob"),
+            contact: ContactId(1),
+            reason,
+        });
         assert!(offers(&out).is_empty());
-        assert_eq!(rig.acd.waiting_contacts(&q("support")), Some(vec![ContactId(1)]));
+        assert_eq!(
+            rig.acd.waiting_contacts(&q("support")),
+            Some(vec![ContactId(1)])
+        );
         // Contact 2 may go to alice.
         let out = rig.enqueue(2, "support");
         assert_eq!(offers(&out), vec![("alice".into(), 2)]);
@@ -423,7 +585,10 @@ fn an_unreachable_device_sets_the_agent_not_ready() {
     assert!(cancels(&out).is_empty(), "the device already failed");
     assert_eq!(
         rig.state("alice"),
-        AgentState::NotReady { reason: NotReadyReason::unreachable(), since: rig.now }
+        AgentState::NotReady {
+            reason: NotReadyReason::unreachable(),
+            since: rig.now
+        }
     );
     // Once back, alice may get contact 1 again: unreachable does not exclude.
     let out = rig.input(Input::Ready { agent: a("alice") });
@@ -436,15 +601,32 @@ fn device_results_for_offers_that_do_not_exist_are_refused() {
     rig.ready_agent("alice", &["support"]);
     rig.ready_agent("bob", &["support"]);
     rig.enqueue(1, "support");
-    let ringing = if rig.kind("alice") == "ringing" { "alice" } else { "bob" };
+    let ringing = if rig.kind("alice") == "ringing" {
+        "alice"
+    } else {
+        "bob"
+    };
     let idle = if ringing == "alice" { "bob" } else { "alice" };
     let wrong = [
-        Input::AgentAnswered { agent: a(idle), contact: ContactId(1) },
-        Input::AgentAnswered { agent: a(ringing), contact: ContactId(9) },
-        Input::OfferRejected { agent: a(idle), contact: ContactId(1), reason: Rejection::Busy },
+        Input::AgentAnswered {
+            agent: a(idle),
+            contact: ContactId(1),
+        },
+        Input::AgentAnswered {
+            agent: a(ringing),
+            contact: ContactId(9),
+        },
+        Input::OfferRejected {
+            agent: a(idle),
+            contact: ContactId(1),
+            reason: Rejection::Busy,
+        },
     ];
     for input in wrong {
-        assert!(matches!(rig.try_input(input), Err(AcdError::NoSuchOffer { .. })));
+        assert!(matches!(
+            rig.try_input(input),
+            Err(AcdError::NoSuchOffer { .. })
+        ));
     }
 }
 
@@ -455,9 +637,20 @@ fn abandon_while_ringing_frees_the_agent() {
     rig.enqueue(1, "support");
     rig.secs(3);
     let out = rig.hang_up(1);
-    assert_eq!(cancels(&out), vec![("alice".into(), 1, CancelReason::Abandoned)]);
-    assert_eq!(rig.state("alice"), AgentState::Available { since: rig.at(0) });
-    assert_eq!(rig.try_input(Input::CustomerHungUp { contact: ContactId(1) }), Err(AcdError::UnknownContact(ContactId(1))));
+    assert_eq!(
+        cancels(&out),
+        vec![("alice".into(), 1, CancelReason::Abandoned)]
+    );
+    assert_eq!(
+        rig.state("alice"),
+        AgentState::Available { since: rig.at(0) }
+    );
+    assert_eq!(
+        rig.try_input(Input::CustomerHungUp {
+            contact: ContactId(1)
+        }),
+        Err(AcdError::UnknownContact(ContactId(1)))
+    );
 }
 
 #[test]
@@ -479,10 +672,23 @@ fn the_agent_state_notification_follows_every_change() {
     record(rig.input(Input::Unhold { agent: a("alice") }));
     record(rig.hang_up(1));
     record(rig.secs(10));
-    record(rig.input(Input::NotReady { agent: a("alice"), reason: "x".into() }));
+    record(rig.input(Input::NotReady {
+        agent: a("alice"),
+        reason: "x".into(),
+    }));
     record(rig.input(Input::Logout { agent: a("alice") }));
     assert_eq!(
         seen,
-        ["available", "ringing", "on_call", "on_hold", "on_call", "wrap_up", "available", "not_ready", "logged_out"]
+        [
+            "available",
+            "ringing",
+            "on_call",
+            "on_hold",
+            "on_call",
+            "wrap_up",
+            "available",
+            "not_ready",
+            "logged_out"
+        ]
     );
 }

@@ -22,12 +22,22 @@ pub fn noon() -> jiff::Timestamp {
 
 impl Rig {
     pub fn new() -> Self {
-        Self::with_config(AcdConfig { seed: 7, ..AcdConfig::default() }, noon())
+        Self::with_config(
+            AcdConfig {
+                seed: 7,
+                ..AcdConfig::default()
+            },
+            noon(),
+        )
     }
 
     pub fn with_config(config: AcdConfig, wall: jiff::Timestamp) -> Self {
         let t0 = Instant::now();
-        Self { acd: Acd::new(config, t0, wall), t0, now: t0 }
+        Self {
+            acd: Acd::new(config, t0, wall),
+            t0,
+            now: t0,
+        }
     }
 
     /// Feeds an input, drains the outputs and audits the ACD.
@@ -42,7 +52,8 @@ impl Rig {
 
     pub fn input(&mut self, input: Input) -> Vec<Output> {
         let what = format!("{input:?}");
-        self.try_input(input).unwrap_or_else(|e| panic!("{what} refused: {e}"))
+        self.try_input(input)
+            .unwrap_or_else(|e| panic!("{what} refused: {e}"))
     }
 
     /// Moves the clock forward and runs the timers that fell due.
@@ -86,23 +97,38 @@ impl Rig {
     }
 
     pub fn login(&mut self, id: &str) -> Vec<Output> {
-        self.input(Input::Login { agent: id.into(), ready: true })
+        self.input(Input::Login {
+            agent: id.into(),
+            ready: true,
+        })
     }
 
     pub fn enqueue(&mut self, contact: u64, queue: &str) -> Vec<Output> {
-        self.input(Input::Enqueue { contact: ContactId(contact), queue: queue.into(), priority: None })
+        self.input(Input::Enqueue {
+            contact: ContactId(contact),
+            queue: queue.into(),
+            priority: None,
+        })
     }
 
     pub fn answer(&mut self, agent: &str, contact: u64) -> Vec<Output> {
-        self.input(Input::AgentAnswered { agent: agent.into(), contact: ContactId(contact) })
+        self.input(Input::AgentAnswered {
+            agent: agent.into(),
+            contact: ContactId(contact),
+        })
     }
 
     pub fn hang_up(&mut self, contact: u64) -> Vec<Output> {
-        self.input(Input::CustomerHungUp { contact: ContactId(contact) })
+        self.input(Input::CustomerHungUp {
+            contact: ContactId(contact),
+        })
     }
 
     pub fn state(&self, agent: &str) -> AgentState {
-        self.acd.agent_state(&AgentId::from(agent)).expect("configured agent").clone()
+        self.acd
+            .agent_state(&AgentId::from(agent))
+            .expect("configured agent")
+            .clone()
     }
 
     pub fn kind(&self, agent: &str) -> &'static str {
@@ -128,9 +154,11 @@ pub fn offers(out: &[Output]) -> Vec<(String, u64)> {
 pub fn cancels(out: &[Output]) -> Vec<(String, u64, CancelReason)> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Cancel { agent, contact, reason } => {
-                Some((agent.to_string(), contact.0, *reason))
-            }
+            Output::Cancel {
+                agent,
+                contact,
+                reason,
+            } => Some((agent.to_string(), contact.0, *reason)),
             _ => None,
         })
         .collect()

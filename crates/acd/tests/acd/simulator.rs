@@ -10,5 +10,13 @@ fn scale() {
     cfg.seed = 3;
     let t = Instant::now();
     let r = sim::run(&cfg, Instant::now()).expect("runs");
-    println!("sl {:?} asa {:?} occ {:?} n {} events {} in {:?}", r.overall.service_level, r.overall.asa_seconds, r.occupancy, r.overall.offered, r.events, t.elapsed());
+    println!(
+        "sl {:?} asa {:?} occ {:?} n {} events {} in {:?}",
+        r.overall.service_level,
+        r.overall.asa_seconds,
+        r.occupancy,
+        r.overall.offered,
+        r.events,
+        t.elapsed()
+    );
 }
