@@ -22,8 +22,8 @@ use crate::yaml::{self, Kind, Loc, Node};
 
 /// The action keys a state may have (exactly one of them).
 pub const ACTIONS: &[&str] = &[
-    "answer", "play", "collect", "menu", "enqueue", "record", "transfer", "set", "branch",
-    "hours", "webhook", "hangup",
+    "answer", "play", "collect", "menu", "enqueue", "record", "transfer", "set", "branch", "hours",
+    "webhook", "hangup",
 ];
 
 /// Variables the engine sets at the start and flows may not change.
@@ -142,7 +142,8 @@ pub(crate) fn stem(file: &str) -> &str {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Levenshtein distance, for "did you mean" hints.
@@ -446,7 +447,9 @@ impl Compiler<'_> {
         let well_formed = !name.is_empty()
             && name.len() <= 128
             && !name.starts_with('/')
-            && !name.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+            && !name
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..")
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.'));
@@ -515,9 +518,14 @@ impl Compiler<'_> {
     /// A prompt list: `welcome`, `[welcome, menu]`, or items like `{ number: "${n}" }`.
     fn prompts(&mut self, node: &Node, key: &str) -> Option<Vec<PromptItem>> {
         match &node.kind {
-            Kind::Scalar(_) => self.prompt_name(node, key).map(|n| vec![PromptItem::Name(n)]),
+            Kind::Scalar(_) => self
+                .prompt_name(node, key)
+                .map(|n| vec![PromptItem::Name(n)]),
             Kind::Seq(items) if items.is_empty() => {
-                self.err(node.loc, Problem::Invalid(format!("`{key}` is an empty prompt list")));
+                self.err(
+                    node.loc,
+                    Problem::Invalid(format!("`{key}` is an empty prompt list")),
+                );
                 None
             }
             Kind::Seq(items) => {
@@ -569,10 +577,17 @@ impl Compiler<'_> {
                         _ => fixed.chars().any(|c| c.is_ascii_digit()),
                     };
                     if !valid {
-                        self.err(
-                            v.loc,
-                            Problem::Invalid(format!("`{fixed}` cannot be spoken as {kind}s")),
-                        );
+                        let why = match kind {
+                            "number" => format!(
+                                "`{fixed}` is not a number from 0 to {}",
+                                crate::speech::MAX_SPOKEN_NUMBER
+                            ),
+                            "duration" => {
+                                format!("`{fixed}` is not a duration (seconds, or e.g. `2m30s`)")
+                            }
+                            _ => format!("`{fixed}` has no digits to say"),
+                        };
+                        self.err(v.loc, Problem::Invalid(why));
                     }
                 }
                 match kind {
@@ -616,7 +631,13 @@ impl Compiler<'_> {
                 name_loc = node.loc;
                 let n = self.scalar(node, "name").unwrap_or_default().to_string();
                 if !is_name(&n) {
-                    self.err(node.loc, Problem::BadName { name: n.clone(), what: "flow" });
+                    self.err(
+                        node.loc,
+                        Problem::BadName {
+                            name: n.clone(),
+                            what: "flow",
+                        },
+                    );
                 }
                 n
             }
@@ -648,7 +669,10 @@ impl Compiler<'_> {
             return None;
         };
         if state_entries.is_empty() {
-            self.err(states_node.loc, Problem::Invalid("`states` is empty".into()));
+            self.err(
+                states_node.loc,
+                Problem::Invalid("`states` is empty".into()),
+            );
             return None;
         }
         if state_entries.len() > MAX_STATES {
@@ -674,7 +698,13 @@ impl Compiler<'_> {
                 if name == "hangup" {
                     self.err(k.loc, Problem::ReservedStateName { name: name.clone() });
                 } else if !is_name(&name) {
-                    self.err(k.loc, Problem::BadName { name: name.clone(), what: "state" });
+                    self.err(
+                        k.loc,
+                        Problem::BadName {
+                            name: name.clone(),
+                            what: "state",
+                        },
+                    );
                 }
             }
             let id = StateId(u32::try_from(names.len()).unwrap_or(u32::MAX));
@@ -712,8 +742,9 @@ impl Compiler<'_> {
         }
         self.state = None;
 
-        let start = start?;
+        // Without a valid start every state would look unreachable: skip that check then.
         self.graph_checks(&states, &ok_actions, &names, start);
+        let start = start?;
         Some(Flow {
             name,
             name_loc,
@@ -915,19 +946,39 @@ impl Compiler<'_> {
                         Key::Digit(Dtmf::new(c)?)
                     }
                     _ if text.chars().all(|c| Dtmf::new(c).is_some()) => {
-                        self.err(loc, Problem::BadDigitKey { key: text.to_string() });
+                        self.err(
+                            loc,
+                            Problem::BadDigitKey {
+                                key: text.to_string(),
+                            },
+                        );
                         return None;
                     }
                     _ if is_webhook && is_var_name(text) => Key::Outcome(text.to_string()),
                     _ => {
                         const KNOWN: &[&str] = &[
-                            "next", "failed", "timeout", "invalid", "error", "max_wait",
-                            "no_agents", "open", "closed", "hangup",
+                            "next",
+                            "failed",
+                            "timeout",
+                            "invalid",
+                            "error",
+                            "max_wait",
+                            "no_agents",
+                            "open",
+                            "closed",
+                            "hangup",
                         ];
                         let looks_like_digits = text.chars().count() <= 3
-                            && text.chars().any(|c| c.is_ascii_digit() || c == '*' || c == '#');
+                            && text
+                                .chars()
+                                .any(|c| c.is_ascii_digit() || c == '*' || c == '#');
                         if looks_like_digits {
-                            self.err(loc, Problem::BadDigitKey { key: text.to_string() });
+                            self.err(
+                                loc,
+                                Problem::BadDigitKey {
+                                    key: text.to_string(),
+                                },
+                            );
                         } else {
                             self.err(
                                 loc,
@@ -949,13 +1000,25 @@ impl Compiler<'_> {
     fn required_transitions(&mut self, action: &Action, on: &BTreeMap<Key, Target>, loc: Loc) {
         let terminal = matches!(action, Action::Transfer(_) | Action::Hangup);
         if on.is_empty() && !terminal {
-            self.err(loc, Problem::NoWayOut { action: action.name() });
+            self.err(
+                loc,
+                Problem::NoWayOut {
+                    action: action.name(),
+                },
+            );
             return;
         }
         let name = action.name();
         let need = |c: &mut Self, key: Key, label: &'static str, why: &'static str| {
             if !on.contains_key(&key) {
-                c.err(loc, Problem::MissingTransition { action: name, key: label, why });
+                c.err(
+                    loc,
+                    Problem::MissingTransition {
+                        action: name,
+                        key: label,
+                        why,
+                    },
+                );
             }
         };
         match action {
@@ -964,7 +1027,12 @@ impl Compiler<'_> {
             Action::Branch(_) => need(self, Key::Done, "next", "taken when no rule matches"),
             Action::Record(_) => need(self, Key::Done, "next", "taken when the recording ends"),
             Action::Webhook(_) => {
-                need(self, Key::Done, "next", "taken when the reply picks no outcome");
+                need(
+                    self,
+                    Key::Done,
+                    "next",
+                    "taken when the reply picks no outcome",
+                );
                 need(self, Key::Error, "error", "taken on timeout or failure");
             }
             Action::Hours(_) => {
@@ -973,7 +1041,12 @@ impl Compiler<'_> {
             }
             Action::Collect(_) | Action::Menu(_) => {
                 if matches!(action, Action::Collect(_)) {
-                    need(self, Key::Done, "next", "taken when the digits are collected");
+                    need(
+                        self,
+                        Key::Done,
+                        "next",
+                        "taken when the digits are collected",
+                    );
                 } else if !on.keys().any(|k| matches!(k, Key::Digit(_))) {
                     self.err(
                         loc,
@@ -998,7 +1071,12 @@ impl Compiler<'_> {
             }
             Action::Enqueue(e) => {
                 if e.max_wait.is_some() {
-                    need(self, Key::MaxWait, "max_wait", "taken when `max_wait` runs out");
+                    need(
+                        self,
+                        Key::MaxWait,
+                        "max_wait",
+                        "taken when `max_wait` runs out",
+                    );
                 }
             }
             Action::Transfer(_) | Action::Hangup => {}
@@ -1011,17 +1089,16 @@ impl Compiler<'_> {
         states: &[State],
         ok_actions: &[bool],
         names: &[(String, Loc)],
-        start: StateId,
+        start: Option<StateId>,
     ) {
         let edges = |s: &State| -> Vec<StateId> {
-            let mut out: Vec<StateId> = s
-                .on
-                .values()
-                .filter_map(|t| match t {
-                    Target::State(id) => Some(*id),
-                    Target::Hangup => None,
-                })
-                .collect();
+            let mut out: Vec<StateId> =
+                s.on.values()
+                    .filter_map(|t| match t {
+                        Target::State(id) => Some(*id),
+                        Target::Hangup => None,
+                    })
+                    .collect();
             if let Action::Branch(rules) = &s.action {
                 out.extend(rules.iter().filter_map(|r| match r.goto {
                     Target::State(id) => Some(id),
@@ -1041,11 +1118,13 @@ impl Compiler<'_> {
             }
             seen
         };
-        let reached = walk(&[start]);
-        for (i, seen) in reached.iter().enumerate() {
-            if !seen {
-                self.state = Some(names[i].0.clone());
-                self.err(names[i].1, Problem::Unreachable);
+        if let Some(start) = start {
+            let reached = walk(&[start]);
+            for (i, seen) in reached.iter().enumerate() {
+                if !seen {
+                    self.state = Some(names[i].0.clone());
+                    self.err(names[i].1, Problem::Unreachable);
+                }
             }
         }
         let after_hangup: Vec<StateId> = states
@@ -1144,7 +1223,11 @@ impl Compiler<'_> {
         }))
     }
 
-    fn optional_prompts(&mut self, f: &Fields<'_>, key: &'static str) -> Result<Vec<PromptItem>, ()> {
+    fn optional_prompts(
+        &mut self,
+        f: &Fields<'_>,
+        key: &'static str,
+    ) -> Result<Vec<PromptItem>, ()> {
         match f.get(key) {
             Some(node) => self.prompts(node, key).ok_or(()),
             None => Ok(Vec::new()),
@@ -1158,7 +1241,12 @@ impl Compiler<'_> {
         let invalid = self.optional_prompts(f, "invalid_prompt");
         let no_input = self.optional_prompts(f, "no_input_prompt");
         let first_timeout = match f.get("timeout") {
-            Some(n) => self.duration(n, "timeout", Duration::from_millis(500), Duration::from_secs(120)),
+            Some(n) => self.duration(
+                n,
+                "timeout",
+                Duration::from_millis(500),
+                Duration::from_secs(120),
+            ),
             None => Some(Duration::from_secs(5)),
         };
         let retries = match f.get("retries") {
@@ -1191,8 +1279,16 @@ impl Compiler<'_> {
             "collect",
             "`collect`",
             &[
-                "prompt", "max_digits", "min_digits", "terminator", "timeout",
-                "inter_digit_timeout", "retries", "invalid_prompt", "no_input_prompt", "into",
+                "prompt",
+                "max_digits",
+                "min_digits",
+                "terminator",
+                "timeout",
+                "inter_digit_timeout",
+                "retries",
+                "invalid_prompt",
+                "no_input_prompt",
+                "into",
                 "barge_in",
             ],
         )?;
@@ -1207,7 +1303,12 @@ impl Compiler<'_> {
         if let (Some(max), Some(min), Some(n)) = (max, min, f.get("min_digits"))
             && min > max
         {
-            self.err(n.loc, Problem::Invalid(format!("`min_digits` ({min}) is above `max_digits` ({max})")));
+            self.err(
+                n.loc,
+                Problem::Invalid(format!(
+                    "`min_digits` ({min}) is above `max_digits` ({max})"
+                )),
+            );
         }
         let terminator = match f.get("terminator") {
             None => Some(Dtmf::new('#')),
@@ -1220,7 +1321,12 @@ impl Compiler<'_> {
                         (Some(d), None) => Some(Some(d)),
                         _ if text == "none" || text.eq_ignore_ascii_case("false") => Some(None),
                         _ => {
-                            self.err(n.loc, Problem::BadDigitKey { key: text.to_string() });
+                            self.err(
+                                n.loc,
+                                Problem::BadDigitKey {
+                                    key: text.to_string(),
+                                },
+                            );
                             None
                         }
                     }
@@ -1228,7 +1334,12 @@ impl Compiler<'_> {
             },
         };
         let inter = match f.get("inter_digit_timeout") {
-            Some(n) => self.duration(n, "inter_digit_timeout", Duration::from_millis(500), Duration::from_secs(60)),
+            Some(n) => self.duration(
+                n,
+                "inter_digit_timeout",
+                Duration::from_millis(500),
+                Duration::from_secs(60),
+            ),
             None => Some(Duration::from_secs(3)),
         };
         let into = match f.get("into") {
@@ -1250,7 +1361,14 @@ impl Compiler<'_> {
             v,
             "menu",
             "`menu`",
-            &["prompt", "timeout", "retries", "invalid_prompt", "no_input_prompt", "barge_in"],
+            &[
+                "prompt",
+                "timeout",
+                "retries",
+                "invalid_prompt",
+                "no_input_prompt",
+                "barge_in",
+            ],
         )?;
         self.input_common(&f, "`menu`", loc)
     }
@@ -1260,12 +1378,19 @@ impl Compiler<'_> {
             v,
             "enqueue",
             "`enqueue`",
-            &["queue", "priority", "greeting", "music", "announce", "max_wait"],
+            &[
+                "queue", "priority", "greeting", "music", "announce", "max_wait",
+            ],
         )?;
         let queue = self.required(&f, "queue", "`enqueue`", loc).and_then(|q| {
             let id = self.scalar(q, "queue")?;
             if !self.catalog.queues.contains_name(id) {
-                self.err(q.loc, Problem::UnknownQueue { queue: id.to_string() });
+                self.err(
+                    q.loc,
+                    Problem::UnknownQueue {
+                        queue: id.to_string(),
+                    },
+                );
             }
             Some(id.to_string())
         });
@@ -1279,7 +1404,9 @@ impl Compiler<'_> {
             None => Some(None),
         };
         let max_wait = match f.get("max_wait") {
-            Some(n) => self.duration(n, "max_wait", Duration::from_secs(1), MAX_DURATION).map(Some),
+            Some(n) => self
+                .duration(n, "max_wait", Duration::from_secs(1), MAX_DURATION)
+                .map(Some),
             None => Some(None),
         };
         let announce = match f.get("announce") {
@@ -1309,24 +1436,43 @@ impl Compiler<'_> {
         };
         let every = self
             .required(&f, "every", "`announce`", a.loc)
-            .and_then(|n| self.duration(n, "every", Duration::from_secs(5), Duration::from_secs(3600)));
+            .and_then(|n| {
+                self.duration(
+                    n,
+                    "every",
+                    Duration::from_secs(5),
+                    Duration::from_secs(3600),
+                )
+            });
         let (position, wait) = (position?, wait?);
         if !position && !wait {
             self.err(
                 a.loc,
-                Problem::Invalid("`announce` says nothing: set `position: true` and/or `wait: true`".into()),
+                Problem::Invalid(
+                    "`announce` says nothing: set `position: true` and/or `wait: true`".into(),
+                ),
             );
         }
         if position {
             self.need_numbers(a.loc);
             if !self.catalog.prompts.contains_name(QUEUE_POSITION_PROMPT) {
-                self.err(a.loc, Problem::MissingPrompt { name: QUEUE_POSITION_PROMPT.into() });
+                self.err(
+                    a.loc,
+                    Problem::MissingPrompt {
+                        name: QUEUE_POSITION_PROMPT.into(),
+                    },
+                );
             }
         }
         if wait {
             self.need_durations(a.loc);
             if !self.catalog.prompts.contains_name(QUEUE_WAIT_PROMPT) {
-                self.err(a.loc, Problem::MissingPrompt { name: QUEUE_WAIT_PROMPT.into() });
+                self.err(
+                    a.loc,
+                    Problem::MissingPrompt {
+                        name: QUEUE_WAIT_PROMPT.into(),
+                    },
+                );
             }
         }
         Some(Announce {
@@ -1348,21 +1494,33 @@ impl Compiler<'_> {
                 if is_var_name(k) {
                     Some(k.to_string())
                 } else {
-                    self.err(n.loc, Problem::Invalid(format!("`{k}` is not a recording kind (letters, digits and _)")));
+                    self.err(
+                        n.loc,
+                        Problem::Invalid(format!(
+                            "`{k}` is not a recording kind (letters, digits and _)"
+                        )),
+                    );
                     None
                 }
             }),
             None => Some("voicemail".into()),
         };
-        let max = self
-            .required(&f, "max", "`record`", loc)
-            .and_then(|n| self.duration(n, "max", Duration::from_secs(1), Duration::from_secs(3600)));
+        let max = self.required(&f, "max", "`record`", loc).and_then(|n| {
+            self.duration(n, "max", Duration::from_secs(1), Duration::from_secs(3600))
+        });
         let beep = match f.get("beep") {
             Some(n) => self.boolean(n, "beep"),
             None => Some(true),
         };
         let silence = match f.get("silence") {
-            Some(n) => self.duration(n, "silence", Duration::from_secs(1), Duration::from_secs(60)).map(Some),
+            Some(n) => self
+                .duration(
+                    n,
+                    "silence",
+                    Duration::from_secs(1),
+                    Duration::from_secs(60),
+                )
+                .map(Some),
             None => Some(None),
         };
         let stop_digits = match f.get("stop_digits") {
@@ -1372,7 +1530,12 @@ impl Compiler<'_> {
                 let text = self.scalar(n, "stop_digits")?;
                 let digits: Option<Vec<Dtmf>> = text.chars().map(Dtmf::new).collect();
                 if digits.is_none() {
-                    self.err(n.loc, Problem::BadDigitKey { key: text.to_string() });
+                    self.err(
+                        n.loc,
+                        Problem::BadDigitKey {
+                            key: text.to_string(),
+                        },
+                    );
                 }
                 digits
             }
@@ -1390,7 +1553,10 @@ impl Compiler<'_> {
         let uri_node = match &v.kind {
             Kind::Scalar(_) => v,
             Kind::Map(entries) => {
-                if entries.iter().any(|(k, _)| matches!(k.as_str(), Some("queue" | "agent"))) {
+                if entries
+                    .iter()
+                    .any(|(k, _)| matches!(k.as_str(), Some("queue" | "agent")))
+                {
                     self.err(
                         v.loc,
                         Problem::Invalid(
@@ -1450,14 +1616,22 @@ impl Compiler<'_> {
                 let name = self.scalar(n, "goto")?;
                 self.resolve(ids, name, n.loc, "`goto`")
             });
-        let given: Vec<&str> = TESTS.iter().copied().filter(|t| f.get(t).is_some()).collect();
+        let given: Vec<&str> = TESTS
+            .iter()
+            .copied()
+            .filter(|t| f.get(t).is_some())
+            .collect();
         let test = match given.as_slice() {
             [one] => {
                 // `one` came from the fields present above.
                 let n = f.get(one)?;
                 match *one {
-                    "equals" => self.scalar(n, "equals").map(|s| Test::Equals(s.to_string())),
-                    "prefix" => self.scalar(n, "prefix").map(|s| Test::Prefix(s.to_string())),
+                    "equals" => self
+                        .scalar(n, "equals")
+                        .map(|s| Test::Equals(s.to_string())),
+                    "prefix" => self
+                        .scalar(n, "prefix")
+                        .map(|s| Test::Prefix(s.to_string())),
                     "present" => self.boolean(n, "present").map(Test::Present),
                     "in" => match &n.kind {
                         Kind::Seq(values) => {
@@ -1482,7 +1656,8 @@ impl Compiler<'_> {
                             Ok(r) => Some(Test::Regex(r)),
                             Err(e) => {
                                 let msg = e.to_string();
-                                let last = msg.lines().last().unwrap_or_default().trim().to_string();
+                                let last = msg.lines().last().unwrap_or_default().trim();
+                                let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
                                 self.err(n.loc, Problem::BadRegex(last));
                                 None
                             }
@@ -1493,7 +1668,10 @@ impl Compiler<'_> {
             [] => {
                 self.err(
                     item.loc,
-                    Problem::Invalid(format!("a branch rule needs one test: {}", TESTS.join(", "))),
+                    Problem::Invalid(format!(
+                        "a branch rule needs one test: {}",
+                        TESTS.join(", ")
+                    )),
                 );
                 None
             }
@@ -1615,7 +1793,12 @@ impl Compiler<'_> {
             Some(t)
         });
         let timeout = match f.get("timeout") {
-            Some(n) => self.duration(n, "timeout", Duration::from_millis(100), Duration::from_secs(60)),
+            Some(n) => self.duration(
+                n,
+                "timeout",
+                Duration::from_millis(100),
+                Duration::from_secs(60),
+            ),
             None => Some(Duration::from_secs(5)),
         };
         let data = match f.get("data") {
@@ -1661,10 +1844,19 @@ fn key_allowed(action: &Action, key: &Key) -> bool {
         Action::Answer | Action::Play(_) | Action::Set(_) | Action::Branch(_) => {
             matches!(key, K::Done | K::Hangup)
         }
-        Action::Collect(_) => matches!(key, K::Done | K::Failed | K::Timeout | K::Invalid | K::Hangup),
-        Action::Menu(_) => matches!(key, K::Digit(_) | K::Failed | K::Timeout | K::Invalid | K::Hangup),
+        Action::Collect(_) => matches!(
+            key,
+            K::Done | K::Failed | K::Timeout | K::Invalid | K::Hangup
+        ),
+        Action::Menu(_) => matches!(
+            key,
+            K::Digit(_) | K::Failed | K::Timeout | K::Invalid | K::Hangup
+        ),
         Action::Enqueue(_) => {
-            matches!(key, K::MaxWait | K::NoAgents | K::Error | K::Digit(_) | K::Hangup)
+            matches!(
+                key,
+                K::MaxWait | K::NoAgents | K::Error | K::Digit(_) | K::Hangup
+            )
         }
         Action::Record(_) => matches!(key, K::Done | K::Error | K::Hangup),
         Action::Transfer(_) => matches!(key, K::Error | K::Hangup),
@@ -1680,10 +1872,20 @@ mod tests {
 
     #[test]
     fn suggestions_pick_close_names_only() {
-        assert_eq!(suggestion("plya", ACTIONS.iter().copied()).as_deref(), Some("play"));
-        assert_eq!(suggestion("mnu", ACTIONS.iter().copied()).as_deref(), Some("menu"));
+        assert_eq!(
+            suggestion("plya", ACTIONS.iter().copied()).as_deref(),
+            Some("play")
+        );
+        assert_eq!(
+            suggestion("mnu", ACTIONS.iter().copied()).as_deref(),
+            Some("menu")
+        );
         assert_eq!(suggestion("zzzzzz", ACTIONS.iter().copied()), None);
-        assert_eq!(suggestion("play", ACTIONS.iter().copied()), None, "exact is not a hint");
+        assert_eq!(
+            suggestion("play", ACTIONS.iter().copied()),
+            None,
+            "exact is not a hint"
+        );
     }
 
     #[test]

@@ -38,7 +38,11 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => (1, Duration::from_secs(value * 60)),
             "s" => (2, Duration::from_secs(value)),
             "ms" => (3, Duration::from_millis(value)),
-            "" => return Err(format!("`{number}` has no unit (use ms, s, m or h, e.g. `{number}s`)")),
+            "" => {
+                return Err(format!(
+                    "`{number}` has no unit (use ms, s, m or h, e.g. `{number}s`)"
+                ));
+            }
             other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
         };
         if last_rank != usize::MAX && rank <= last_rank {
@@ -88,7 +92,11 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(parse_duration(text), Ok(*want), "{text}");
-            assert_eq!(parse_duration(&format_duration(*want)), Ok(*want), "{text} round trip");
+            assert_eq!(
+                parse_duration(&format_duration(*want)),
+                Ok(*want),
+                "{text} round trip"
+            );
         }
     }
 
@@ -99,10 +107,19 @@ mod tests {
             ("5", "`5` has no unit (use ms, s, m or h, e.g. `5s`)"),
             ("", "empty duration"),
             ("s", "expected a number at `s`"),
-            ("30s1m", "units must go from largest to smallest, each once (e.g. `1m30s`)"),
-            ("1s1s", "units must go from largest to smallest, each once (e.g. `1m30s`)"),
+            (
+                "30s1m",
+                "units must go from largest to smallest, each once (e.g. `1m30s`)",
+            ),
+            (
+                "1s1s",
+                "units must go from largest to smallest, each once (e.g. `1m30s`)",
+            ),
             ("25h", "longer than 24h"),
-            ("1.5s", "fractions are not allowed; use a smaller unit (e.g. `1500ms`)"),
+            (
+                "1.5s",
+                "fractions are not allowed; use a smaller unit (e.g. `1500ms`)",
+            ),
             ("9999999999s", "number too large"),
             ("-1s", "expected a number at `-1s`"),
         ];

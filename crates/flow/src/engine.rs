@@ -144,7 +144,12 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Answer => write!(f, "Answer"),
-            Command::Play { play, prompts, looped, barge_in } => {
+            Command::Play {
+                play,
+                prompts,
+                looped,
+                barge_in,
+            } => {
                 write!(f, "Play {play} [{}]", prompts.join(", "))?;
                 if *looped {
                     write!(f, " loop")?;
@@ -155,7 +160,13 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::StopPlay { play } => write!(f, "StopPlay {play}"),
-            Command::Record { record, kind, max, beep, silence } => {
+            Command::Record {
+                record,
+                kind,
+                max,
+                beep,
+                silence,
+            } => {
                 write!(f, "Record {record} {kind} max={}", format_duration(*max))?;
                 if *beep {
                     write!(f, " beep")?;
@@ -166,13 +177,26 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::StopRecord { record } => write!(f, "StopRecord {record}"),
-            Command::Enqueue { entry, queue, priority } => {
+            Command::Enqueue {
+                entry,
+                queue,
+                priority,
+            } => {
                 write!(f, "Enqueue {entry} {queue} priority={priority}")
             }
             Command::Dequeue { entry } => write!(f, "Dequeue {entry}"),
             Command::Transfer { transfer, uri } => write!(f, "Transfer {transfer} {uri}"),
-            Command::Webhook { request, url, data, timeout } => {
-                write!(f, "Webhook {request} {url} timeout={} {{", format_duration(*timeout))?;
+            Command::Webhook {
+                request,
+                url,
+                data,
+                timeout,
+            } => {
+                write!(
+                    f,
+                    "Webhook {request} {url} timeout={} {{",
+                    format_duration(*timeout)
+                )?;
                 for (i, (k, v)) in data.iter().enumerate() {
                     write!(f, "{}{k}={v:?}", if i > 0 { ", " } else { "" })?;
                 }
@@ -529,9 +553,33 @@ impl Contact {
     /// Starts `flow` for a call from `caller` to `called`: sets the variables `caller`,
     /// `called`, `flow` and the flow's `vars`, enters the start state and queues the first
     /// commands.
-    pub fn start(flow: Arc<Flow>, caller: &str, called: &str, now: Instant, wall: Timestamp) -> Contact {
+    pub fn start(
+        flow: Arc<Flow>,
+        caller: &str,
+        called: &str,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Contact {
+        Contact::start_with_vars(flow, caller, called, std::iter::empty(), now, wall)
+    }
+
+    /// Like [`Contact::start`], with extra initial variables (e.g. from the route that chose
+    /// the flow) applied after the flow's own `vars`. Read-only names (`caller`, `called`,
+    /// `flow`) and names that are not identifiers are ignored.
+    pub fn start_with_vars(
+        flow: Arc<Flow>,
+        caller: &str,
+        called: &str,
+        extra: impl IntoIterator<Item = (String, String)>,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Contact {
         let mut vars = BTreeMap::new();
-        for (k, v) in [("caller", caller), ("called", called), ("flow", flow.name())] {
+        for (k, v) in [
+            ("caller", caller),
+            ("called", called),
+            ("flow", flow.name()),
+        ] {
             let mut v = v.to_string();
             truncate(&mut v, MAX_VALUE_LEN);
             vars.insert(k.to_string(), v);
@@ -539,6 +587,15 @@ impl Contact {
         for (name, template) in &flow.vars {
             let value = template.render(&vars);
             vars.insert(name.clone(), value);
+        }
+        for (name, mut value) in extra {
+            if is_var_name(&name)
+                && !READ_ONLY_VARS.contains(&name.as_str())
+                && vars.len() < MAX_VARIABLES
+            {
+                truncate(&mut value, MAX_VALUE_LEN);
+                vars.insert(name, value);
+            }
         }
         let start = flow.start;
         let mut c = Contact {
@@ -598,13 +655,20 @@ impl Contact {
     }
 
     /// Applies one event. On `Err` nothing changed.
-    pub fn handle_event(&mut self, now: Instant, wall: Timestamp, event: Event) -> Result<(), EventError> {
+    pub fn handle_event(
+        &mut self,
+        now: Instant,
+        wall: Timestamp,
+        event: Event,
+    ) -> Result<(), EventError> {
         self.steps = 0;
         if self.outcome.is_some() {
             // The report of a recording that the caller's hangup cut short still belongs to
             // the call record.
             return match event {
-                Event::RecordingFinished { record, recording } if self.late_recording == Some(record) => {
+                Event::RecordingFinished { record, recording }
+                    if self.late_recording == Some(record) =>
+                {
                     self.late_recording = None;
                     self.recordings.push(recording);
                     Ok(())
@@ -630,13 +694,19 @@ impl Contact {
                     return Ok(());
                 }
                 match self.wait {
-                    Wait::RecordingEnd { record: r } | Wait::RecordingReport { record: r } if r == record => {
+                    Wait::RecordingEnd { record: r } | Wait::RecordingReport { record: r }
+                        if r == record =>
+                    {
                         self.recording = None;
                         self.set_var("recording_id", &recording.id);
                         self.set_var("recording_path", &recording.path);
-                        self.set_var("recording_seconds", &recording.duration.as_secs().to_string());
+                        self.set_var(
+                            "recording_seconds",
+                            &recording.duration.as_secs().to_string(),
+                        );
                         self.recordings.push(recording);
-                        self.follow(&[Key::Done], None, now, wall);
+                        let key = if self.hung_up { Key::Hangup } else { Key::Done };
+                        self.follow(&[key], None, now, wall);
                         Ok(())
                     }
                     _ => Err(EventError::Stale(record)),
@@ -648,15 +718,26 @@ impl Contact {
                     return Ok(());
                 }
                 match self.wait {
-                    Wait::RecordingEnd { record: r } | Wait::RecordingReport { record: r } if r == record => {
+                    Wait::RecordingEnd { record: r } | Wait::RecordingReport { record: r }
+                        if r == record =>
+                    {
                         self.recording = None;
-                        self.follow(&[Key::Error], Some(reason), now, wall);
+                        let key = if self.hung_up {
+                            Key::Hangup
+                        } else {
+                            Key::Error
+                        };
+                        self.follow(&[key], Some(reason), now, wall);
                         Ok(())
                     }
                     _ => Err(EventError::Stale(record)),
                 }
             }
-            Event::WebhookReplied { request, vars, next } => match self.wait {
+            Event::WebhookReplied {
+                request,
+                vars,
+                next,
+            } => match self.wait {
                 Wait::WebhookReply { request: r } if r == request => {
                     for (k, v) in vars {
                         if is_var_name(&k) && !READ_ONLY_VARS.contains(&k.as_str()) {
@@ -670,7 +751,8 @@ impl Contact {
                             if self.current_on(&key).is_some() {
                                 self.follow(&[key], None, now, wall);
                             } else {
-                                let detail = format!("the webhook picked unknown outcome `{label}`");
+                                let detail =
+                                    format!("the webhook picked unknown outcome `{label}`");
                                 self.follow(&[Key::Error], Some(detail), now, wall);
                             }
                         }
@@ -686,8 +768,17 @@ impl Contact {
                 }
                 _ => Err(EventError::Stale(request)),
             },
-            Event::QueuePosition { entry, position, estimated_wait } => match &mut self.wait {
-                Wait::Queue { entry: e, position: p, wait: w, .. } if *e == entry => {
+            Event::QueuePosition {
+                entry,
+                position,
+                estimated_wait,
+            } => match &mut self.wait {
+                Wait::Queue {
+                    entry: e,
+                    position: p,
+                    wait: w,
+                    ..
+                } if *e == entry => {
                     *p = Some(position);
                     *w = estimated_wait;
                     self.set_var("queue_position", &position.to_string());
@@ -715,8 +806,12 @@ impl Contact {
                 }
                 _ => Err(EventError::Stale(entry)),
             },
-            Event::MaxWait { entry } => self.queue_exit(entry, &[Key::MaxWait, Key::Error], None, now, wall),
-            Event::NoAgents { entry } => self.queue_exit(entry, &[Key::NoAgents, Key::Error], None, now, wall),
+            Event::MaxWait { entry } => {
+                self.queue_exit(entry, &[Key::MaxWait, Key::Error], None, now, wall)
+            }
+            Event::NoAgents { entry } => {
+                self.queue_exit(entry, &[Key::NoAgents, Key::Error], None, now, wall)
+            }
             Event::QueueFailed { entry, reason } => {
                 self.queue_exit(entry, &[Key::Error], Some(reason), now, wall)
             }
@@ -820,7 +915,12 @@ impl Contact {
     fn play(&mut self, prompts: Vec<String>, looped: bool, barge_in: bool) -> OpId {
         let play = self.op();
         self.playing = Some(play);
-        self.push(Command::Play { play, prompts, looped, barge_in });
+        self.push(Command::Play {
+            play,
+            prompts,
+            looped,
+            barge_in,
+        });
         play
     }
 
@@ -910,7 +1010,11 @@ impl Contact {
         let flow = Arc::clone(&self.flow);
         let state = flow.state(id);
         if self.path.len() < MAX_PATH_LEN {
-            self.path.push(PathStep { state: state.name.clone(), at: now, wall });
+            self.path.push(PathStep {
+                state: state.name.clone(),
+                at: now,
+                wall,
+            });
         }
         if self.hung_up && state.action.needs_caller() {
             self.fail(FailReason::MediaAfterHangup);
@@ -918,7 +1022,13 @@ impl Contact {
         }
         let keeps_typeahead = matches!(
             state.action,
-            Action::Play(_) | Action::Collect(_) | Action::Menu(_) | Action::Answer | Action::Set(_) | Action::Branch(_) | Action::Hours(_)
+            Action::Play(_)
+                | Action::Collect(_)
+                | Action::Menu(_)
+                | Action::Answer
+                | Action::Set(_)
+                | Action::Branch(_)
+                | Action::Hours(_)
         );
         if !keeps_typeahead {
             self.typeahead.clear();
@@ -926,7 +1036,10 @@ impl Contact {
         let done = |c: &mut Contact, key: Key| -> Option<Target> {
             let t = c.current_on(&key);
             if t.is_none() {
-                c.fail(FailReason::NoTransition { event: key.name(), detail: None });
+                c.fail(FailReason::NoTransition {
+                    event: key.name(),
+                    detail: None,
+                });
             }
             t
         };
@@ -952,7 +1065,11 @@ impl Contact {
                 }
             }
             Action::Hours(hours) => {
-                let key = if hours.is_open(wall) { Key::Open } else { Key::Closed };
+                let key = if hours.is_open(wall) {
+                    Key::Open
+                } else {
+                    Key::Closed
+                };
                 done(self, key)
             }
             Action::Hangup => {
@@ -967,7 +1084,10 @@ impl Contact {
                     return done(self, Key::Done);
                 }
                 let play = self.play(prompts, false, p.barge_in);
-                self.wait = Wait::PlaybackEnd { play, barge_in: p.barge_in };
+                self.wait = Wait::PlaybackEnd {
+                    play,
+                    barge_in: p.barge_in,
+                };
                 None
             }
             Action::Collect(input) | Action::Menu(input) => {
@@ -979,14 +1099,23 @@ impl Contact {
                 self.ensure_answered();
                 let entry = self.op();
                 self.queued = Some(entry);
-                self.push(Command::Enqueue { entry, queue: e.queue.clone(), priority: e.priority });
+                self.push(Command::Enqueue {
+                    entry,
+                    queue: e.queue.clone(),
+                    priority: e.priority,
+                });
                 let greeting = render_prompts(&e.greeting, &self.vars);
                 let sound = if !greeting.is_empty() {
                     Sound::Greeting(self.play(greeting, false, false))
                 } else {
                     self.music(e.music.as_deref())
                 };
-                self.wait = Wait::Queue { entry, sound, position: None, wait: None };
+                self.wait = Wait::Queue {
+                    entry,
+                    sound,
+                    position: None,
+                    wait: None,
+                };
                 if let Some(max) = e.max_wait {
                     self.timers.set(Timer::MaxWait, now, max);
                 }
@@ -1030,7 +1159,10 @@ impl Contact {
                     };
                 }
                 let transfer = self.op();
-                self.push(Command::Transfer { transfer, uri: uri.clone() });
+                self.push(Command::Transfer {
+                    transfer,
+                    uri: uri.clone(),
+                });
                 self.wait = Wait::TransferResult { transfer, uri };
                 None
             }
@@ -1062,11 +1194,22 @@ impl Contact {
     }
 
     /// Starts attempt `attempt` of a collect/menu: the (re)prompt, or straight to digits.
-    fn start_attempt(&mut self, input: &Input, attempt: u32, miss: Option<Miss>, now: Instant, wall: Timestamp) {
+    fn start_attempt(
+        &mut self,
+        input: &Input,
+        attempt: u32,
+        miss: Option<Miss>,
+        now: Instant,
+        wall: Timestamp,
+    ) {
         let mut prompts = Vec::new();
         match miss {
-            Some(Miss::Invalid) => prompts.extend(render_prompts(&input.invalid_prompt, &self.vars)),
-            Some(Miss::NoInput) => prompts.extend(render_prompts(&input.no_input_prompt, &self.vars)),
+            Some(Miss::Invalid) => {
+                prompts.extend(render_prompts(&input.invalid_prompt, &self.vars))
+            }
+            Some(Miss::NoInput) => {
+                prompts.extend(render_prompts(&input.no_input_prompt, &self.vars))
+            }
             None => {}
         }
         prompts.extend(render_prompts(&input.prompt, &self.vars));
@@ -1077,7 +1220,10 @@ impl Contact {
             self.await_digits(attempt, String::new(), now);
             let state = self.state;
             while let Some(d) = self.typeahead.pop_front() {
-                if self.state != state || !matches!(self.wait, Wait::Digits { .. }) || self.outcome.is_some() {
+                if self.state != state
+                    || !matches!(self.wait, Wait::Digits { .. })
+                    || self.outcome.is_some()
+                {
                     break;
                 }
                 self.digit_in_input(d, now, wall);
@@ -1125,18 +1271,14 @@ impl Contact {
                 }
                 self.follow(&[Key::Done], None, now, wall);
             }
-            Wait::PromptEnd { attempt, .. } => {
-                if self.input().is_some_and(|i| i.barge_in) {
-                    self.stop_play();
-                    self.await_digits(attempt, String::new(), now);
-                    self.digit_in_input(d, now, wall);
-                }
+            Wait::PromptEnd { attempt, .. } if self.input().is_some_and(|i| i.barge_in) => {
+                self.stop_play();
+                self.await_digits(attempt, String::new(), now);
+                self.digit_in_input(d, now, wall);
             }
             Wait::Digits { .. } => self.digit_in_input(d, now, wall),
-            Wait::Queue { .. } => {
-                if self.current_on(&Key::Digit(d)).is_some() {
-                    self.follow(&[Key::Digit(d)], None, now, wall);
-                }
+            Wait::Queue { .. } if self.current_on(&Key::Digit(d)).is_some() => {
+                self.follow(&[Key::Digit(d)], None, now, wall);
             }
             Wait::RecordingEnd { record } => {
                 let stops = matches!(&self.flow.state(self.state).action, Action::Record(r) if r.stop_digits.contains(&d));
@@ -1152,13 +1294,20 @@ impl Contact {
         self.recording = None;
         self.push(Command::StopRecord { record });
         self.timers.clear(Timer::RecordLimit);
-        self.timers.set(Timer::RecordFinish, now, RECORDING_FINISH_GRACE);
+        self.timers
+            .set(Timer::RecordFinish, now, RECORDING_FINISH_GRACE);
         self.wait = Wait::RecordingReport { record };
     }
 
     /// A digit while a collect/menu waits for digits.
     fn digit_in_input(&mut self, d: Dtmf, now: Instant, wall: Timestamp) {
-        let Wait::Digits { attempt, mut digits } = self.wait.clone() else { return };
+        let Wait::Digits {
+            attempt,
+            mut digits,
+        } = self.wait.clone()
+        else {
+            return;
+        };
         let Some(input) = self.input() else { return };
         if self.is_menu() {
             if self.current_on(&Key::Digit(d)).is_some() {
@@ -1182,7 +1331,14 @@ impl Contact {
     }
 
     /// Ends a collect attempt with `digits`; `empty` says what an empty result counts as.
-    fn finish_collect(&mut self, attempt: u32, digits: String, empty: Miss, now: Instant, wall: Timestamp) {
+    fn finish_collect(
+        &mut self,
+        attempt: u32,
+        digits: String,
+        empty: Miss,
+        now: Instant,
+        wall: Timestamp,
+    ) {
         let Some(input) = self.input() else { return };
         if digits.is_empty() {
             self.miss(attempt, empty, now, wall);
@@ -1217,7 +1373,12 @@ impl Contact {
         }
     }
 
-    fn on_playback_finished(&mut self, play: OpId, now: Instant, wall: Timestamp) -> Result<(), EventError> {
+    fn on_playback_finished(
+        &mut self,
+        play: OpId,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Result<(), EventError> {
         if self.playing != Some(play) {
             return Err(EventError::Stale(play));
         }
@@ -1229,7 +1390,12 @@ impl Contact {
             Wait::PromptEnd { play: p, attempt } if p == play => {
                 self.await_digits(attempt, String::new(), now);
             }
-            Wait::Queue { entry, sound, position, wait } => {
+            Wait::Queue {
+                entry,
+                sound,
+                position,
+                wait,
+            } => {
                 let music = match &self.flow.state(self.state).action {
                     Action::Enqueue(e) => e.music.clone(),
                     _ => None,
@@ -1240,7 +1406,12 @@ impl Contact {
                     }
                     other => other,
                 };
-                self.wait = Wait::Queue { entry, sound, position, wait };
+                self.wait = Wait::Queue {
+                    entry,
+                    sound,
+                    position,
+                    wait,
+                };
             }
             _ => {}
         }
@@ -1278,13 +1449,22 @@ impl Contact {
         // The media is gone: nothing to stop playing. A recording in progress is stopped so
         // that the controller stores what was said; its report is still accepted.
         self.playing = None;
-        if let Some(record) = match self.wait {
+        self.typeahead.clear();
+        let recording = match self.wait {
             Wait::RecordingEnd { record } | Wait::RecordingReport { record } => Some(record),
             _ => None,
-        } {
+        };
+        if let Some(record) = recording {
+            if self.current_on(&Key::Hangup).is_some() {
+                // The `on: hangup` states run once the recording is reported, so that they
+                // see `recording_id` (a voicemail notification, typically).
+                if matches!(self.wait, Wait::RecordingEnd { .. }) {
+                    self.stop_recording(record, now);
+                }
+                return Ok(());
+            }
             self.late_recording = Some(record);
         }
-        self.typeahead.clear();
         match self.current_on(&Key::Hangup) {
             Some(target) => {
                 self.leave();
@@ -1303,8 +1483,18 @@ impl Contact {
             (Timer::MaxWait, Wait::Queue { .. }) => {
                 self.follow(&[Key::MaxWait], None, now, wall);
             }
-            (Timer::Announce, Wait::Queue { entry, sound, position, wait }) => {
-                let Action::Enqueue(e) = &self.flow.state(self.state).action else { return };
+            (
+                Timer::Announce,
+                Wait::Queue {
+                    entry,
+                    sound,
+                    position,
+                    wait,
+                },
+            ) => {
+                let Action::Enqueue(e) = &self.flow.state(self.state).action else {
+                    return;
+                };
                 let Some(a) = e.announce else { return };
                 self.timers.set(Timer::Announce, now, a.every);
                 if !matches!(sound, Sound::Music(_) | Sound::Silence) {
@@ -1315,7 +1505,9 @@ impl Contact {
                     && let Some(p) = position
                 {
                     prompts.push(QUEUE_POSITION_PROMPT.to_string());
-                    prompts.extend(speak_number(u64::from(p)).unwrap_or_else(|| speak_digits(&p.to_string())));
+                    prompts.extend(
+                        speak_number(u64::from(p)).unwrap_or_else(|| speak_digits(&p.to_string())),
+                    );
                 }
                 if a.wait
                     && let Some(w) = wait
@@ -1325,15 +1517,39 @@ impl Contact {
                 }
                 if !prompts.is_empty() {
                     let play = self.play(prompts, false, false);
-                    self.wait = Wait::Queue { entry, sound: Sound::Announcement(play), position, wait };
+                    self.wait = Wait::Queue {
+                        entry,
+                        sound: Sound::Announcement(play),
+                        position,
+                        wait,
+                    };
                 }
             }
             (Timer::RecordLimit, Wait::RecordingEnd { record }) => self.stop_recording(record, now),
-            (Timer::RecordFinish, Wait::RecordingReport { .. }) => {
-                self.follow(&[Key::Error], Some("the recording was not reported in time".into()), now, wall);
+            (Timer::RecordFinish, Wait::RecordingReport { record }) => {
+                if self.hung_up {
+                    // Still welcome in the call record if it comes after all.
+                    self.late_recording = Some(record);
+                }
+                let key = if self.hung_up {
+                    Key::Hangup
+                } else {
+                    Key::Error
+                };
+                self.follow(
+                    &[key],
+                    Some("the recording was not reported in time".into()),
+                    now,
+                    wall,
+                );
             }
             (Timer::WebhookReply, Wait::WebhookReply { .. }) => {
-                self.follow(&[Key::Error], Some("the webhook did not answer in time".into()), now, wall);
+                self.follow(
+                    &[Key::Error],
+                    Some("the webhook did not answer in time".into()),
+                    now,
+                    wall,
+                );
             }
             (Timer::FirstDigit, Wait::Digits { attempt, .. }) => {
                 self.miss(attempt, Miss::NoInput, now, wall);

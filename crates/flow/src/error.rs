@@ -111,7 +111,7 @@ pub enum Problem {
         action: &'static str,
     },
     /// A transition the action needs is missing.
-    #[error("`{action}` needs a `{key}` transition ({why})")]
+    #[error("`{action}` needs the `{key}` transition ({why})")]
     MissingTransition {
         /// The action.
         action: &'static str,
@@ -246,7 +246,9 @@ pub enum Problem {
     #[error("{0}")]
     Invalid(String),
     /// A media action in a state that runs after the caller hung up.
-    #[error("`{action}` needs the caller, but this state can run after the caller hung up (only set, branch, hours, webhook and hangup can)")]
+    #[error(
+        "`{action}` needs the caller, but this state can run after the caller hung up (only set, branch, hours, webhook and hangup can)"
+    )]
     MediaAfterHangup {
         /// The action.
         action: &'static str,

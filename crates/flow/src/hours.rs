@@ -36,8 +36,9 @@ impl fmt::Debug for BusinessHours {
 impl BusinessHours {
     /// An always-closed schedule in the named IANA time zone (e.g. `Europe/Paris`).
     pub fn new(zone_name: &str) -> Result<BusinessHours, String> {
-        let zone = TimeZone::get(zone_name)
-            .map_err(|_| format!("unknown time zone `{zone_name}` (use an IANA name such as `Europe/Paris`)"))?;
+        let zone = TimeZone::get(zone_name).map_err(|_| {
+            format!("unknown time zone `{zone_name}` (use an IANA name such as `Europe/Paris`)")
+        })?;
         Ok(BusinessHours {
             zone_name: zone_name.to_string(),
             zone,
@@ -75,10 +76,13 @@ impl BusinessHours {
             return false;
         }
         let day = usize::try_from(local.weekday().to_monday_zero_offset()).unwrap_or(0);
-        let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
-        self.week
-            .get(day)
-            .is_some_and(|ranges| ranges.iter().any(|&(start, end)| start <= minute && minute < end))
+        let minute =
+            u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
+        self.week.get(day).is_some_and(|ranges| {
+            ranges
+                .iter()
+                .any(|&(start, end)| start <= minute && minute < end)
+        })
     }
 }
 
@@ -94,7 +98,9 @@ pub(crate) fn parse_days(text: &str) -> Result<Vec<usize>, String> {
         Some((from, to)) => {
             let (from, to) = (day(from)?, day(to)?);
             if from > to {
-                return Err(format!("day range `{text}` runs backwards (write it from Monday to Sunday, e.g. mon-fri)"));
+                return Err(format!(
+                    "day range `{text}` runs backwards (write it from Monday to Sunday, e.g. mon-fri)"
+                ));
             }
             Ok((from..=to).collect())
         }
@@ -133,7 +139,14 @@ fn parse_clock(text: &str, may_be_midnight_end: bool) -> Result<u16, String> {
 
 fn parse_date(text: &str) -> Result<Date, String> {
     let text = text.trim();
-    let shape_ok = text.len() == 10 && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let shape_ok = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     if !shape_ok {
         return Err(format!("`{text}` is not a date (write YYYY-MM-DD)"));
     }
@@ -165,29 +178,69 @@ mod tests {
         // (instant in UTC, expected open, why)
         let cases: &[(&str, bool, &str)] = &[
             // Winter, UTC+1.
-            ("2025-03-28T06:59:59Z", false, "Fri 07:59:59 local, before opening"),
-            ("2025-03-28T07:00:00Z", true, "Fri 08:00 local, opening minute"),
-            ("2025-03-28T16:59:59Z", true, "Fri 17:59:59 local, last second"),
+            (
+                "2025-03-28T06:59:59Z",
+                false,
+                "Fri 07:59:59 local, before opening",
+            ),
+            (
+                "2025-03-28T07:00:00Z",
+                true,
+                "Fri 08:00 local, opening minute",
+            ),
+            (
+                "2025-03-28T16:59:59Z",
+                true,
+                "Fri 17:59:59 local, last second",
+            ),
             ("2025-03-28T17:00:00Z", false, "Fri 18:00 local, closed"),
-            ("2025-03-29T08:30:00Z", true, "Sat 09:30 local, morning range"),
+            (
+                "2025-03-29T08:30:00Z",
+                true,
+                "Sat 09:30 local, morning range",
+            ),
             ("2025-03-29T11:30:00Z", false, "Sat 12:30 local, lunch gap"),
-            ("2025-03-29T13:30:00Z", true, "Sat 14:30 local, afternoon range"),
-            ("2025-03-29T15:30:00Z", false, "Sat 16:30 local, end of afternoon"),
+            (
+                "2025-03-29T13:30:00Z",
+                true,
+                "Sat 14:30 local, afternoon range",
+            ),
+            (
+                "2025-03-29T15:30:00Z",
+                false,
+                "Sat 16:30 local, end of afternoon",
+            ),
             ("2025-03-30T09:00:00Z", false, "Sunday (the DST change day)"),
             // Summer, UTC+2 since 2025-03-30 01:00 UTC: the same UTC instants move by an hour.
-            ("2025-03-31T06:00:00Z", true, "Mon 08:00 CEST: open (was 07:00 local in winter)"),
+            (
+                "2025-03-31T06:00:00Z",
+                true,
+                "Mon 08:00 CEST: open (was 07:00 local in winter)",
+            ),
             ("2025-03-31T05:59:00Z", false, "Mon 07:59 CEST"),
             ("2025-03-31T15:59:00Z", true, "Mon 17:59 CEST"),
-            ("2025-03-31T16:00:00Z", false, "Mon 18:00 CEST: closed (was 17:00 local in winter)"),
+            (
+                "2025-03-31T16:00:00Z",
+                false,
+                "Mon 18:00 CEST: closed (was 17:00 local in winter)",
+            ),
             // Autumn change, 2025-10-26 (Sunday): back to UTC+1.
             ("2025-10-24T06:30:00Z", true, "Fri 08:30 CEST"),
             ("2025-10-27T06:30:00Z", false, "Mon 07:30 CET"),
             ("2025-10-27T07:00:00Z", true, "Mon 08:00 CET"),
             // Holidays: whole local days.
             ("2025-12-25T10:00:00Z", false, "Christmas, a Thursday"),
-            ("2025-12-24T22:59:59Z", false, "Wed 23:59:59 local: closed anyway"),
+            (
+                "2025-12-24T22:59:59Z",
+                false,
+                "Wed 23:59:59 local: closed anyway",
+            ),
             ("2025-12-26T07:00:00Z", true, "Fri after Christmas"),
-            ("2025-12-31T23:30:00Z", false, "00:30 local on New Year's Day (still 2025 in UTC)"),
+            (
+                "2025-12-31T23:30:00Z",
+                false,
+                "00:30 local on New Year's Day (still 2025 in UTC)",
+            ),
             ("2026-01-02T07:00:00Z", true, "Fri 2 January"),
         ];
         for (instant, open, why) in cases {
@@ -220,23 +273,68 @@ mod tests {
     fn refuses_bad_schedules() {
         assert_eq!(
             BusinessHours::new("Mars/Olympus").map(|_| ()),
-            Err("unknown time zone `Mars/Olympus` (use an IANA name such as `Europe/Paris`)".to_string())
+            Err(
+                "unknown time zone `Mars/Olympus` (use an IANA name such as `Europe/Paris`)"
+                    .to_string()
+            )
         );
         let cases: &[(&str, &str, &str)] = &[
-            ("funday", "08:00-18:00", "`funday` is not a day (use mon, tue, wed, thu, fri, sat, sun or a range such as mon-fri)"),
-            ("fri-mon", "08:00-18:00", "day range `fri-mon` runs backwards (write it from Monday to Sunday, e.g. mon-fri)"),
-            ("mon", "8-18", "`8` is not a time of day (write HH:MM, e.g. 08:30)"),
-            ("mon", "08:00", "`08:00` is not a time range (write `08:00-18:00`)"),
-            ("mon", "18:00-08:00", "time range `18:00-08:00` ends before it starts (ranges cannot cross midnight; split them per day)"),
-            ("mon", "08:60-09:00", "`08:60` is not a time of day (write HH:MM, e.g. 08:30)"),
-            ("mon", "24:00-24:00", "`24:00` is not a time of day (write HH:MM, e.g. 08:30)"),
-            ("mon", "08:00-24:01", "`24:01` is not a time of day (write HH:MM, e.g. 08:30)"),
+            (
+                "funday",
+                "08:00-18:00",
+                "`funday` is not a day (use mon, tue, wed, thu, fri, sat, sun or a range such as mon-fri)",
+            ),
+            (
+                "fri-mon",
+                "08:00-18:00",
+                "day range `fri-mon` runs backwards (write it from Monday to Sunday, e.g. mon-fri)",
+            ),
+            (
+                "mon",
+                "8-18",
+                "`8` is not a time of day (write HH:MM, e.g. 08:30)",
+            ),
+            (
+                "mon",
+                "08:00",
+                "`08:00` is not a time range (write `08:00-18:00`)",
+            ),
+            (
+                "mon",
+                "18:00-08:00",
+                "time range `18:00-08:00` ends before it starts (ranges cannot cross midnight; split them per day)",
+            ),
+            (
+                "mon",
+                "08:60-09:00",
+                "`08:60` is not a time of day (write HH:MM, e.g. 08:30)",
+            ),
+            (
+                "mon",
+                "24:00-24:00",
+                "`24:00` is not a time of day (write HH:MM, e.g. 08:30)",
+            ),
+            (
+                "mon",
+                "08:00-24:01",
+                "`24:01` is not a time of day (write HH:MM, e.g. 08:30)",
+            ),
         ];
         let mut h = BusinessHours::new("UTC").expect("zone exists");
         for (days, range, want) in cases {
-            assert_eq!(h.add(days, range).as_ref().map_err(String::as_str), Err(*want), "{days} {range}");
+            assert_eq!(
+                h.add(days, range).as_ref().map_err(String::as_str),
+                Err(*want),
+                "{days} {range}"
+            );
         }
-        assert_eq!(h.add_holiday("2025-02-30"), Err("`2025-02-30` is not a date in the calendar".to_string()));
-        assert_eq!(h.add_holiday("25/12/2025"), Err("`25/12/2025` is not a date (write YYYY-MM-DD)".to_string()));
+        assert_eq!(
+            h.add_holiday("2025-02-30"),
+            Err("`2025-02-30` is not a date in the calendar".to_string())
+        );
+        assert_eq!(
+            h.add_holiday("25/12/2025"),
+            Err("`25/12/2025` is not a date (write YYYY-MM-DD)".to_string())
+        );
     }
 }

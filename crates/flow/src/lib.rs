@@ -100,6 +100,8 @@ pub use engine::{
 };
 pub use error::{EventError, FlowError, LoadErrors, Problem};
 pub use hours::BusinessHours;
+/// The wall-clock type the engine takes (re-exported so drivers use the same `jiff`).
+pub use jiff::Timestamp;
 pub use model::{Dtmf, Flow};
 pub use set::{FlowSet, compile_all, load_dir, load_file, load_str, prompts_in_dir};
 pub use speech::{

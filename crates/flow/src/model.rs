@@ -304,7 +304,7 @@ impl Test {
             Test::In(list) => list.iter().any(|w| w == v),
             Test::Prefix(p) => v.starts_with(p.as_str()),
             Test::Regex(r) => r.is_match(v),
-            Test::Present(want) => !v.is_empty() == *want,
+            Test::Present(want) => v.is_empty() != *want,
         }
     }
 }

@@ -26,7 +26,10 @@ pub fn load_file(path: &Path, catalog: &Catalog<'_>) -> Result<Flow, LoadErrors>
 
 /// Reads and compiles every `*.yaml` / `*.yml` file directly in `dir` (sorted by name; hidden
 /// files skipped). Returns the flows by name, or every problem in every file.
-pub fn load_dir(dir: &Path, catalog: &Catalog<'_>) -> Result<BTreeMap<String, Arc<Flow>>, LoadErrors> {
+pub fn load_dir(
+    dir: &Path,
+    catalog: &Catalog<'_>,
+) -> Result<BTreeMap<String, Arc<Flow>>, LoadErrors> {
     let dir_name = dir.display().to_string();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| LoadErrors(vec![whole_file(&dir_name, Problem::Io(e.to_string()))]))?;
@@ -54,7 +57,10 @@ pub fn load_dir(dir: &Path, catalog: &Catalog<'_>) -> Result<BTreeMap<String, Ar
             Err(problem) => errors.push(whole_file(&file, problem)),
         }
     }
-    let compiled = compile_all(sources.iter().map(|(f, t)| (f.as_str(), t.as_str())), catalog);
+    let compiled = compile_all(
+        sources.iter().map(|(f, t)| (f.as_str(), t.as_str())),
+        catalog,
+    );
     match compiled {
         Ok(flows) if errors.is_empty() => Ok(flows),
         Ok(_) => Err(sorted(errors)),
@@ -205,9 +211,15 @@ impl FlowSet {
 
     /// Adds or replaces one flow (e.g. uploaded through the API) if it is valid; otherwise
     /// changes nothing. Returns the flow now in service under its name.
-    pub fn upsert(&mut self, file: &str, source: &str, catalog: &Catalog<'_>) -> Result<Arc<Flow>, LoadErrors> {
+    pub fn upsert(
+        &mut self,
+        file: &str,
+        source: &str,
+        catalog: &Catalog<'_>,
+    ) -> Result<Arc<Flow>, LoadErrors> {
         let flow = Arc::new(compile(file, source, catalog)?);
-        self.flows.insert(flow.name().to_string(), Arc::clone(&flow));
+        self.flows
+            .insert(flow.name().to_string(), Arc::clone(&flow));
         Ok(flow)
     }
 

@@ -75,7 +75,7 @@ fn below_thousand(n: u64, out: &mut Vec<String>) {
         out.push(format!("digits/{rest}"));
     } else {
         out.push(format!("digits/{}", rest / 10 * 10));
-        if rest % 10 > 0 {
+        if !rest.is_multiple_of(10) {
             out.push(format!("digits/{}", rest % 10));
         }
     }
@@ -126,15 +126,34 @@ mod tests {
                 let name = p.strip_prefix("digits/").unwrap_or(p);
                 match name.parse::<u32>() {
                     Ok(n) => [
-                        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                        "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
-                        "sixteen", "seventeen", "eighteen", "nineteen",
+                        "zero",
+                        "one",
+                        "two",
+                        "three",
+                        "four",
+                        "five",
+                        "six",
+                        "seven",
+                        "eight",
+                        "nine",
+                        "ten",
+                        "eleven",
+                        "twelve",
+                        "thirteen",
+                        "fourteen",
+                        "fifteen",
+                        "sixteen",
+                        "seventeen",
+                        "eighteen",
+                        "nineteen",
                     ]
                     .get(n as usize)
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| {
-                        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-                            [(n / 10 - 2) as usize]
+                        [
+                            "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
+                            "ninety",
+                        ][(n / 10 - 2) as usize]
                             .to_string()
                     }),
                     Err(_) => name.to_string(),
@@ -167,7 +186,10 @@ mod tests {
             (12_345, "twelve thousand three hundred forty five"),
             (100_000, "one hundred thousand"),
             (200_019, "two hundred thousand nineteen"),
-            (999_999, "nine hundred ninety nine thousand nine hundred ninety nine"),
+            (
+                999_999,
+                "nine hundred ninety nine thousand nine hundred ninety nine",
+            ),
         ];
         for (n, want) in cases {
             let prompts = speak_number(*n).expect("in range");
@@ -178,7 +200,10 @@ mod tests {
     #[test]
     fn every_spoken_number_uses_only_bundled_prompts() {
         let known = number_prompts();
-        for n in (0..=2_000).chain((2_000..=MAX_SPOKEN_NUMBER).step_by(997)).chain([MAX_SPOKEN_NUMBER]) {
+        for n in (0..=2_000)
+            .chain((2_000..=MAX_SPOKEN_NUMBER).step_by(997))
+            .chain([MAX_SPOKEN_NUMBER])
+        {
             for p in speak_number(n).expect("in range") {
                 assert!(known.contains(&p), "{n} uses unknown prompt {p}");
             }
@@ -204,7 +229,11 @@ mod tests {
             (3725, "sixty two minutes five seconds"),
         ];
         for (secs, want) in cases {
-            assert_eq!(words(&speak_duration(Duration::from_secs(*secs))), *want, "{secs}");
+            assert_eq!(
+                words(&speak_duration(Duration::from_secs(*secs))),
+                *want,
+                "{secs}"
+            );
         }
         assert_eq!(
             words(&speak_duration(Duration::from_millis(1_999))),
@@ -215,7 +244,10 @@ mod tests {
 
     #[test]
     fn speaks_digits_one_by_one() {
-        assert_eq!(speak_digits("+33 1 02"), ["digits/3", "digits/3", "digits/1", "digits/0", "digits/2"]);
+        assert_eq!(
+            speak_digits("+33 1 02"),
+            ["digits/3", "digits/3", "digits/1", "digits/0", "digits/2"]
+        );
         assert!(speak_digits("abc").is_empty());
     }
 }

@@ -120,7 +120,10 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("plain", "plain"),
             ("${caller}", "+331234"),
-            ("caller ${caller} pressed ${ digits }", "caller +331234 pressed 42"),
+            (
+                "caller ${caller} pressed ${ digits }",
+                "caller +331234 pressed 42",
+            ),
             ("cost: $$5", "cost: $5"),
             ("${unset}x", "x"),
             ("", ""),
@@ -135,10 +138,22 @@ mod tests {
     fn refuses_malformed_templates() {
         let cases: &[(&str, &str)] = &[
             ("${caller", "`${` without a closing `}`"),
-            ("$caller", "a `$` must start `${name}`; write `$$` for a dollar sign"),
-            ("${9x}", "`9x` is not a variable name (letters, digits and _, e.g. `${caller}`)"),
-            ("${}", "`` is not a variable name (letters, digits and _, e.g. `${caller}`)"),
-            ("5$", "a `$` must start `${name}`; write `$$` for a dollar sign"),
+            (
+                "$caller",
+                "a `$` must start `${name}`; write `$$` for a dollar sign",
+            ),
+            (
+                "${9x}",
+                "`9x` is not a variable name (letters, digits and _, e.g. `${caller}`)",
+            ),
+            (
+                "${}",
+                "`` is not a variable name (letters, digits and _, e.g. `${caller}`)",
+            ),
+            (
+                "5$",
+                "a `$` must start `${name}`; write `$$` for a dollar sign",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(Template::parse(text).as_deref_err(), Err(*want), "{text}");
@@ -156,8 +171,9 @@ mod tests {
 
     #[test]
     fn long_expansions_are_cut() {
-        let vars: BTreeMap<String, String> =
-            [("x".to_string(), "é".repeat(MAX_VALUE_LEN))].into_iter().collect();
+        let vars: BTreeMap<String, String> = [("x".to_string(), "é".repeat(MAX_VALUE_LEN))]
+            .into_iter()
+            .collect();
         let out = Template::parse("${x}${x}").expect("valid").render(&vars);
         assert!(out.len() <= MAX_VALUE_LEN);
         assert!(out.len() > MAX_VALUE_LEN - 4);

@@ -83,10 +83,14 @@ pub(crate) fn parse(source: &str) -> Result<Node, (Loc, String)> {
             ),
         ));
     }
-    let raw: Spanned<Raw> = serde_saphyr::from_str_with_options(source, options()).map_err(|e| {
-        let loc = e.location().map(|l| Loc::from_saphyr(&l)).unwrap_or(Loc::NONE);
-        (loc, clean_message(&e.to_string()))
-    })?;
+    let raw: Spanned<Raw> =
+        serde_saphyr::from_str_with_options(source, options()).map_err(|e| {
+            let loc = e
+                .location()
+                .map(|l| Loc::from_saphyr(&l))
+                .unwrap_or(Loc::NONE);
+            (loc, clean_message(&e.to_string()))
+        })?;
     Ok(convert(raw, source))
 }
 
@@ -114,15 +118,27 @@ fn options() -> Options {
     options
 }
 
-/// serde-saphyr prefixes messages with "line N column M: "; we print our own position.
+/// serde-saphyr frames messages with "line N column M: " / " at line N, column M" and hints
+/// meant for programmers; we print our own position and talk to flow authors.
 fn clean_message(message: &str) -> String {
-    let message = message.trim();
+    let mut message = message.trim();
+    if let Some(i) = message.rfind(" at line ")
+        && message[i + 9..]
+            .split([',', ' '])
+            .all(|w| w.is_empty() || w == "column" || w.parse::<u64>().is_ok())
+    {
+        message = &message[..i];
+    }
+    let message = message
+        .strip_suffix(", set DuplicateKeyPolicy in Options if acceptable")
+        .unwrap_or(message);
     let message = message.strip_prefix("error: ").unwrap_or(message);
     if let Some(rest) = message.strip_prefix("line ")
         && let Some((_, after)) = rest.split_once(": ")
-        && rest
-            .split_once(": ")
-            .is_some_and(|(pos, _)| pos.split(' ').all(|w| w == "column" || w.parse::<u64>().is_ok()))
+        && rest.split_once(": ").is_some_and(|(pos, _)| {
+            pos.split(' ')
+                .all(|w| w == "column" || w.parse::<u64>().is_ok())
+        })
     {
         return after.to_string();
     }
@@ -226,7 +242,10 @@ fn convert(raw: Spanned<Raw>, source: &str) -> Node {
                     let end = start.checked_add(usize::try_from(len).ok()?)?;
                     source.get(start..end)
                 })
-                .filter(|t| !t.is_empty() && !t.contains(['\n', '"', '\'', ':', '#', ',', '[', ']', '{', '}']))
+                .filter(|t| {
+                    !t.is_empty()
+                        && !t.contains(['\n', '"', '\'', ':', '#', ',', '[', ']', '{', '}'])
+                })
                 .map(str::to_string);
             Kind::Scalar(text.unwrap_or(printed))
         }
@@ -259,7 +278,8 @@ mod tests {
 
     #[test]
     fn plain_scalars_keep_their_source_text_and_position() {
-        let node = parse("on: { 007: a, 1_000: b, yes: c, 1.50: d, true: e }\n").expect("valid YAML");
+        let node =
+            parse("on: { 007: a, 1_000: b, yes: c, 1.50: d, true: e }\n").expect("valid YAML");
         let mut out = Vec::new();
         scalars(&node, &mut out);
         let expected: Vec<(String, u32, u32)> = [
@@ -285,7 +305,7 @@ mod tests {
     fn duplicate_keys_are_errors_with_position() {
         let (loc, message) = parse("a: 1\na: 2\n").expect_err("duplicate key");
         assert_eq!(loc, Loc { line: 2, column: 1 });
-        assert!(message.starts_with("duplicate mapping key: a"), "{message}");
+        assert_eq!(message, "duplicate mapping key: a");
     }
 
     #[test]
