@@ -13,6 +13,7 @@ pub mod registrar;
 pub mod reject;
 pub mod routing;
 pub mod text;
+pub mod transaction;
 pub mod transport;
 pub mod typed;
 pub mod uri;

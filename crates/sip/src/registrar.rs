@@ -188,14 +188,24 @@ impl Registrar {
                 return r;
             }
             Err(e) => {
-                return response_with_reason(req, StatusCode::BAD_REQUEST, &e.reason_phrase(), None);
+                return response_with_reason(
+                    req,
+                    StatusCode::BAD_REQUEST,
+                    &e.reason_phrase(),
+                    None,
+                );
             }
             Ok(_) => {}
         }
         let to = match h.to() {
             Ok(t) => t,
             Err(e) => {
-                return response_with_reason(req, StatusCode::BAD_REQUEST, &e.reason_phrase(), None);
+                return response_with_reason(
+                    req,
+                    StatusCode::BAD_REQUEST,
+                    &e.reason_phrase(),
+                    None,
+                );
             }
         };
         let Some(aor) = to
@@ -246,19 +256,34 @@ impl Registrar {
         let cseq = match h.cseq() {
             Ok(c) => c.seq,
             Err(e) => {
-                return response_with_reason(req, StatusCode::BAD_REQUEST, &e.reason_phrase(), None);
+                return response_with_reason(
+                    req,
+                    StatusCode::BAD_REQUEST,
+                    &e.reason_phrase(),
+                    None,
+                );
             }
         };
         let header_expires = match h.expires() {
             Ok(e) => e,
             Err(e) => {
-                return response_with_reason(req, StatusCode::BAD_REQUEST, &e.reason_phrase(), None);
+                return response_with_reason(
+                    req,
+                    StatusCode::BAD_REQUEST,
+                    &e.reason_phrase(),
+                    None,
+                );
             }
         };
         let contacts = match h.contacts() {
             Ok(c) => c,
             Err(e) => {
-                return response_with_reason(req, StatusCode::BAD_REQUEST, &e.reason_phrase(), None);
+                return response_with_reason(
+                    req,
+                    StatusCode::BAD_REQUEST,
+                    &e.reason_phrase(),
+                    None,
+                );
             }
         };
         let existing = self.bindings.get(&aor).cloned().unwrap_or_default();
