@@ -532,10 +532,11 @@ impl Acd {
             // Memberships are exactly the listed queues whose skills the agent meets.
             let mut expected: Vec<QueueIdx> = Vec::new();
             for qid in &agent.cfg.queues {
-                if let Some(&q) = self.queue_ix.get(qid) {
-                    if !expected.contains(&q) && agent.cfg.may_serve(&self.queue(q).cfg) {
-                        expected.push(q);
-                    }
+                if let Some(&q) = self.queue_ix.get(qid)
+                    && !expected.contains(&q)
+                    && agent.cfg.may_serve(&self.queue(q).cfg)
+                {
+                    expected.push(q);
                 }
             }
             let actual: Vec<QueueIdx> = agent.memberships.iter().map(|m| m.queue).collect();
@@ -745,10 +746,10 @@ impl Acd {
                     }
                 }
             }
-            if let Some(at) = c.max_wait_at {
-                if !timer_at(Timer::MaxWait(*cid), at) {
-                    return fail(format!("{cid}: max wait without timer"));
-                }
+            if let Some(at) = c.max_wait_at
+                && !timer_at(Timer::MaxWait(*cid), at)
+            {
+                return fail(format!("{cid}: max wait without timer"));
             }
         }
 

@@ -147,13 +147,13 @@ impl SimConfig {
                     q.queue.id
                 ));
             }
-            if let Distribution::LogNormal { cv } = q.talk_distribution {
-                if !(cv.is_finite() && cv > 0.0) {
-                    return bad(format!(
-                        "queue {}: log-normal cv must be positive",
-                        q.queue.id
-                    ));
-                }
+            if let Distribution::LogNormal { cv } = q.talk_distribution
+                && !(cv.is_finite() && cv > 0.0)
+            {
+                return bad(format!(
+                    "queue {}: log-normal cv must be positive",
+                    q.queue.id
+                ));
             }
             if self
                 .queues
@@ -542,12 +542,12 @@ impl<'a> Sim<'a> {
             }
             Event::Answer { agent, offer } => {
                 let sa = &self.agents[agent as usize];
-                if let Some((o, contact)) = sa.offer {
-                    if o == offer {
-                        let agent = sa.id.clone();
-                        self.acd
-                            .handle(now, Input::AgentAnswered { agent, contact })?;
-                    }
+                if let Some((o, contact)) = sa.offer
+                    && o == offer
+                {
+                    let agent = sa.id.clone();
+                    self.acd
+                        .handle(now, Input::AgentAnswered { agent, contact })?;
                 }
             }
             Event::HangUp(c) => {

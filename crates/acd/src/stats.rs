@@ -192,11 +192,11 @@ impl QueueTallies {
         if at.day == current_day {
             self.today.record(fact);
         }
-        if let Some(i) = at.seq.checked_sub(self.window_base) {
-            if let Some(rec) = self.window.get_mut(i as usize) {
-                rec.contribution.record(fact);
-                self.window_sum.record(fact);
-            }
+        if let Some(i) = at.seq.checked_sub(self.window_base)
+            && let Some(rec) = self.window.get_mut(i as usize)
+        {
+            rec.contribution.record(fact);
+            self.window_sum.record(fact);
         }
     }
 

@@ -370,7 +370,10 @@ fn personal_wrap_up_overrides_the_queue_and_zero_skips_it() {
     rig.enqueue(1, "support");
     rig.enqueue(2, "support");
     let (first, second) = match rig.state("alice") {
-        AgentState::Ringing { contact, .. } if contact == ContactId(1) => (1, 2),
+        AgentState::Ringing {
+            contact: ContactId(1),
+            ..
+        } => (1, 2),
         _ => (2, 1),
     };
     rig.answer("alice", first);

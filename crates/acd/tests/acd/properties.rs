@@ -135,6 +135,9 @@ fn make_agent(i: usize, mask: u8, skills: u8) -> AgentConfig {
     cfg
 }
 
+/// Whether a contact belongs to a statistics period.
+type Within<'a> = Box<dyn Fn(&MContact) -> bool + 'a>;
+
 #[derive(Clone, Debug, PartialEq)]
 enum Status {
     Waiting,
@@ -798,7 +801,7 @@ impl Model {
                 .expect("live queue");
             let day_of =
                 |t: Instant| (START_WALL + (t - self.rig.t0).as_secs() as i64).div_euclid(86_400);
-            let periods: [(&str, &acd::PeriodStats, Box<dyn Fn(&MContact) -> bool>); 3] = [
+            let periods: [(&str, &acd::PeriodStats, Within<'_>); 3] = [
                 ("since start", &stats.since_start, Box::new(|_| true)),
                 (
                     "today",
