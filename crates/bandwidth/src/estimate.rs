@@ -486,7 +486,10 @@ fn stream(input: &StreamInput<'_>, session_bw: &[Bandwidth], audio_ip_bps: u64) 
                 .unwrap_or(20);
             let ptime64 = u64::from(ptime);
             let payload_bytes = (payload.saturating_mul(ptime64)).div_ceil(8000);
-            let bps = ((payload_bytes + overhead) * 8 * 1000).div_ceil(ptime64);
+            let bps = payload_bytes
+                .saturating_add(overhead)
+                .saturating_mul(8 * 1000)
+                .div_ceil(ptime64);
             let pps = 1000u64.div_ceil(ptime64);
             (payload, basis, Some(ptime), Rate { bps, pps })
         }
@@ -519,7 +522,7 @@ fn stream(input: &StreamInput<'_>, session_bw: &[Bandwidth], audio_ip_bps: u64) 
                     .div_ceil(8 * VIDEO_PACKET_PAYLOAD_BYTES)
                     .max(MIN_VIDEO_PPS);
                 Rate {
-                    bps: figure.saturating_add(pps * overhead * 8),
+                    bps: figure.saturating_add(pps.saturating_mul(overhead * 8)),
                     pps,
                 }
             };
@@ -535,7 +538,7 @@ fn stream(input: &StreamInput<'_>, session_bw: &[Bandwidth], audio_ip_bps: u64) 
         };
         let bps = bandwidth_bps(input.media_bandwidths, &kind)
             .or_else(|| bandwidth_bps(session_bw, &kind))
-            .unwrap_or_else(|| (rtp.bps * RTCP_PERCENT).div_ceil(100));
+            .unwrap_or_else(|| rtp.bps.saturating_mul(RTCP_PERCENT).div_ceil(100));
         Rate {
             bps,
             pps: u64::from(bps > 0),

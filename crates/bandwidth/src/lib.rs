@@ -8,10 +8,10 @@
 //! decisions it weighs) and `controller` (which polls handlers, answers INVITEs and keeps
 //! the records).
 //!
-//! - [`estimate`] / [`estimate_negotiation`]: SDP + [`Services`] → [`Estimate`]: kbit/s
+//! - [`estimate()`] / [`estimate_negotiation`]: SDP + [`Services`] → [`Estimate`]: kbit/s
 //!   and packets/s per direction with a per-stream breakdown. The model (codec rates,
 //!   header overhead, RTCP, SRTP, video, services) is documented in [`estimate`'s
-//!   module](crate::estimate).
+//!   module](mod@crate::estimate).
 //! - [`BandwidthManager`]: the handler registry (capacity, state up/draining/down from
 //!   status age, measured load), the reservation ledger, selection
 //!   ([`BandwidthManager::place`]), degradation before refusal, re-INVITE adjustment,

@@ -719,7 +719,7 @@ impl BandwidthManager {
             .expect("invariant: decide() only chooses registered handlers");
         h.reserved_bps = h.reserved_bps.saturating_add(need.peak_bps());
         h.reserved_pps = h.reserved_pps.saturating_add(need.peak_pps());
-        h.contacts += 1;
+        h.contacts = h.contacts.saturating_add(1);
         self.contacts.insert(
             contact.clone(),
             Reservation {

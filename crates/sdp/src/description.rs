@@ -567,6 +567,33 @@ m=audio 4000 RTP/AVP 0 101\r\na=ptime:x\r\na=rtpmap:101 telephone-event\r\na=max
     }
 
     #[test]
+    fn fmtp_parameters_of_interest_are_typed() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 111 18 101 100\r\na=rtpmap:111 opus/48000/2\r\n\
+a=fmtp:111 useinbandfec=1; maxaveragebitrate=24000\r\na=fmtp:18 annexb=no\r\n\
+a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15,66\r\n\
+a=rtpmap:100 telephone-event/48000\r\n";
+        let d = SessionDescription::parse(sdp.as_bytes()).expect("valid");
+        let f = &d.media()[0].formats;
+        assert_eq!(f[0].opus_max_average_bitrate(), Some(24_000));
+        assert_eq!(f[1].g729_annexb(), Some(false));
+        assert_eq!(
+            f[2].telephone_events().map(|e| e.to_string()).as_deref(),
+            Some("0-15,66")
+        );
+        // Without fmtp, RFC 4733 implies 0-15; without annexb, RFC 4856 implies yes.
+        assert_eq!(
+            f[3].telephone_events().map(|e| e.to_string()).as_deref(),
+            Some("0-15")
+        );
+        assert_eq!(f[0].g729_annexb(), None);
+        assert_eq!(f[1].opus_max_average_bitrate(), None);
+        let plain_g729 = sdp.replace("a=fmtp:18 annexb=no\r\n", "");
+        let d = SessionDescription::parse(plain_g729.as_bytes()).expect("valid");
+        assert_eq!(d.media()[0].formats[1].g729_annexb(), Some(true));
+    }
+
+    #[test]
     fn from_model_writes_and_reparses() {
         let d = SessionDescription::parse(SIPP_UAC.as_bytes()).expect("valid");
         let mut model = d.clone().into_model();

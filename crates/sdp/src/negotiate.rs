@@ -359,16 +359,12 @@ fn answer_format(f: &PayloadFormat, caps: &Capabilities) -> Option<SelectedForma
     let encoding = f.encoding.as_ref()?;
     let local_fmtp = match codec {
         Codec::Opus => caps.opus_max_average_bitrate.map(|cap| {
-            let offered = f.fmtp.as_ref().and_then(|p| p.get_u32("maxaveragebitrate"));
+            let offered = f.opus_max_average_bitrate();
             let rate = offered.map_or(cap, |o| o.min(cap)).to_string();
             FormatParameters::from_pairs([("maxaveragebitrate", rate.as_str())])
         }),
         Codec::G729 => {
-            let offered_no = f
-                .fmtp
-                .as_ref()
-                .and_then(|p| p.get("annexb"))
-                .is_some_and(|v| v.eq_ignore_ascii_case("no"));
+            let offered_no = f.g729_annexb() == Some(false);
             (!caps.g729_annexb || offered_no)
                 .then(|| FormatParameters::from_pairs([("annexb", "no")]))
         }
@@ -390,11 +386,7 @@ fn answer_format(f: &PayloadFormat, caps: &Capabilities) -> Option<SelectedForma
 
 /// telephone-event with the events both sides handle; `None` when there are none.
 fn answer_events(f: &PayloadFormat, ours: &EventSet) -> Option<SelectedFormat> {
-    let offered = match f.fmtp.as_ref() {
-        // RFC 4733 §2.4.1: without fmtp, events 0-15 are implied.
-        None => EventSet::dtmf(),
-        Some(p) => EventSet::parse(p.raw())?,
-    };
+    let offered = f.telephone_events()?;
     let common = offered.intersect(ours);
     if common.is_empty() {
         return None;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::codec::{Codec, Encoding, FormatParameters};
+use crate::codec::{Codec, Encoding, EventSet, FormatParameters};
 
 /// The kind of media an m-line carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -419,6 +419,39 @@ impl PayloadFormat {
     /// The RTP clock rate, when the encoding is known.
     pub fn clock_rate(&self) -> Option<u32> {
         self.encoding.as_ref().map(|e| e.clock_rate)
+    }
+
+    /// For telephone-event: the events offered (RFC 4733 §2.4.1: 0-15 when there is no
+    /// `a=fmtp`). `None` for other formats or an unreadable event list.
+    pub fn telephone_events(&self) -> Option<EventSet> {
+        if self.codec != Some(Codec::TelephoneEvent) {
+            return None;
+        }
+        match &self.fmtp {
+            None => Some(EventSet::dtmf()),
+            Some(p) => EventSet::parse(p.raw()),
+        }
+    }
+
+    /// For G.729: whether Annex B (silence suppression) is on; RFC 4856 makes it on
+    /// unless `annexb=no`. `None` for other formats.
+    pub fn g729_annexb(&self) -> Option<bool> {
+        (self.codec == Some(Codec::G729)).then(|| {
+            self.fmtp
+                .as_ref()
+                .and_then(|p| p.get("annexb"))
+                .is_none_or(|v| !v.eq_ignore_ascii_case("no"))
+        })
+    }
+
+    /// For Opus: `maxaveragebitrate` in bit/s, if given. `None` for other formats.
+    pub fn opus_max_average_bitrate(&self) -> Option<u32> {
+        if self.codec != Some(Codec::Opus) {
+            return None;
+        }
+        self.fmtp
+            .as_ref()
+            .and_then(|p| p.get_u32("maxaveragebitrate"))
     }
 
     /// The encoding name, or the payload type number when unknown (for logs).
