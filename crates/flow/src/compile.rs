@@ -113,6 +113,7 @@ pub fn compile(file: &str, source: &str, catalog: &Catalog<'_>) -> Result<Flow, 
         said_numbers: false,
         said_durations: false,
         said_digits: false,
+        hints: HINT_BUDGET,
     };
     let flow = match yaml::parse(source) {
         Ok(root) => c.flow(&root),
@@ -161,17 +162,35 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn suggestion<'s>(word: &str, candidates: impl IntoIterator<Item = &'s str>) -> Option<String> {
-    if word.len() > 64 {
+/// The closest candidate within two edits, if any. `budget` bounds the number of distances
+/// computed, so that a hostile file with thousands of unknown names stays cheap to check.
+fn suggestion<'s>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'s str>,
+    budget: &mut usize,
+) -> Option<String> {
+    if word.len() > 32 {
         return None;
     }
-    candidates
-        .into_iter()
-        .map(|c| (distance(word, c), c))
-        .filter(|(d, c)| *d > 0 && *d <= 2 && *d < c.len().max(2))
-        .min()
-        .map(|(_, c)| c.to_string())
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        if c.len().abs_diff(word.len()) > 2 || c.len() > 34 {
+            continue;
+        }
+        if *budget == 0 {
+            break;
+        }
+        *budget -= 1;
+        let d = distance(word, c);
+        if d > 0 && d <= 2 && d < c.len().max(2) && best.is_none_or(|b| (d, c) < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
 }
+
+/// How many "did you mean" distances one file may cost.
+const HINT_BUDGET: usize = 20_000;
 
 /// A mapping's entries with scalar keys, for field lookups.
 struct Fields<'n> {
@@ -200,6 +219,8 @@ struct Compiler<'a> {
     said_numbers: bool,
     said_durations: bool,
     said_digits: bool,
+    /// Remaining "did you mean" work.
+    hints: usize,
 }
 
 impl Compiler<'_> {
@@ -251,12 +272,13 @@ impl Compiler<'_> {
             if allowed.contains(&name) {
                 items.push((name, v));
             } else {
+                let hint = suggestion(name, allowed.iter().copied(), &mut self.hints);
                 self.err(
                     k.loc,
                     Problem::UnknownKey {
                         key: name.to_string(),
                         place: place.to_string(),
-                        suggestion: suggestion(name, allowed.iter().copied()),
+                        suggestion: hint,
                     },
                 );
             }
@@ -556,12 +578,14 @@ impl Compiler<'_> {
                 let t = match kind {
                     "number" | "duration" | "digits" => self.template(v, kind)?,
                     other => {
+                        let hint =
+                            suggestion(other, ["number", "duration", "digits"], &mut self.hints);
                         self.err(
                             k.loc,
                             Problem::UnknownKey {
                                 key: other.to_string(),
                                 place: "a prompt item".into(),
-                                suggestion: suggestion(other, ["number", "duration", "digits"]),
+                                suggestion: hint,
                             },
                         );
                         return None;
@@ -768,7 +792,7 @@ impl Compiler<'_> {
         match ids.get(name) {
             Some(id) => Some(Target::State(*id)),
             None => {
-                let suggestion = suggestion(name, ids.keys().map(String::as_str));
+                let suggestion = suggestion(name, ids.keys().map(String::as_str), &mut self.hints);
                 self.err(
                     loc,
                     Problem::UnknownState {
@@ -831,12 +855,13 @@ impl Compiler<'_> {
                 self.scalar(v, "description");
             } else {
                 let candidates = ACTIONS.iter().copied().chain(["next", "on", "description"]);
+                let hint = suggestion(key, candidates, &mut self.hints);
                 self.err(
                     k.loc,
                     Problem::UnknownKey {
                         key: key.to_string(),
                         place: "a state (actions and `next`, `on`, `description`)".into(),
-                        suggestion: suggestion(key, candidates),
+                        suggestion: hint,
                     },
                 );
             }
@@ -980,12 +1005,13 @@ impl Compiler<'_> {
                                 },
                             );
                         } else {
+                            let hint = suggestion(text, KNOWN.iter().copied(), &mut self.hints);
                             self.err(
                                 loc,
                                 Problem::UnknownKey {
                                     key: text.to_string(),
                                     place: "`on`".into(),
-                                    suggestion: suggestion(text, KNOWN.iter().copied()),
+                                    suggestion: hint,
                                 },
                             );
                         }
@@ -1873,16 +1899,19 @@ mod tests {
     #[test]
     fn suggestions_pick_close_names_only() {
         assert_eq!(
-            suggestion("plya", ACTIONS.iter().copied()).as_deref(),
+            suggestion("plya", ACTIONS.iter().copied(), &mut 100).as_deref(),
             Some("play")
         );
         assert_eq!(
-            suggestion("mnu", ACTIONS.iter().copied()).as_deref(),
+            suggestion("mnu", ACTIONS.iter().copied(), &mut 100).as_deref(),
             Some("menu")
         );
-        assert_eq!(suggestion("zzzzzz", ACTIONS.iter().copied()), None);
         assert_eq!(
-            suggestion("play", ACTIONS.iter().copied()),
+            suggestion("zzzzzz", ACTIONS.iter().copied(), &mut 100),
+            None
+        );
+        assert_eq!(
+            suggestion("play", ACTIONS.iter().copied(), &mut 100),
             None,
             "exact is not a hint"
         );

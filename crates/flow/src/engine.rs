@@ -35,6 +35,9 @@ pub const MAX_PATH_LEN: usize = 1000;
 /// Most variables a contact holds; a webhook reply cannot grow it past this.
 pub const MAX_VARIABLES: usize = 256;
 
+/// Most prompts in one `Play` (a long variable said digit by digit is cut here).
+pub const MAX_PROMPTS_PER_PLAY: usize = 64;
+
 /// Most digits kept from barge-in on a `play` for the next `collect` or `menu`.
 const MAX_TYPEAHEAD: usize = 16;
 
@@ -1596,6 +1599,10 @@ fn render_prompts(items: &[PromptItem], vars: &BTreeMap<String, String>) -> Vec<
                 }
             }
             PromptItem::Digits(t) => out.extend(speak_digits(&t.render(vars))),
+        }
+        if out.len() >= MAX_PROMPTS_PER_PLAY {
+            out.truncate(MAX_PROMPTS_PER_PLAY);
+            break;
         }
     }
     out

@@ -95,8 +95,8 @@ pub use compile::{
     ACTIONS, AnyName, Catalog, NameSet, QUEUE_POSITION_PROMPT, QUEUE_WAIT_PROMPT, READ_ONLY_VARS,
 };
 pub use engine::{
-    Command, Contact, Event, FailReason, MAX_PATH_LEN, MAX_STEPS_PER_INPUT, MAX_VARIABLES, OpId,
-    Outcome, PathStep, RECORDING_FINISH_GRACE, Recording,
+    Command, Contact, Event, FailReason, MAX_PATH_LEN, MAX_PROMPTS_PER_PLAY, MAX_STEPS_PER_INPUT,
+    MAX_VARIABLES, OpId, Outcome, PathStep, RECORDING_FINISH_GRACE, Recording,
 };
 pub use error::{EventError, FlowError, LoadErrors, Problem};
 pub use hours::BusinessHours;

@@ -1117,3 +1117,26 @@ fn dtmf_accepts_only_dtmf_keys() {
     }
     assert_eq!(flow::Dtmf::new('a').map(flow::Dtmf::as_char), Some('A'));
 }
+
+#[test]
+fn a_long_value_said_digit_by_digit_is_cut_to_the_play_limit() {
+    let flow = compile(
+        "t.yaml",
+        "start: p\nstates:\n  p: { play: [welcome, { digits: '${long}' }], next: hangup }\n",
+    );
+    let long = "7".repeat(500);
+    let mut r = Run::new(flow, wall(DEFAULT_WALL));
+    let (commands, _) = r.line(&format!("start 1 2 long={long}"));
+    let mut want = vec!["welcome".to_string()];
+    want.extend(std::iter::repeat_n(
+        "digits/7".to_string(),
+        flow::MAX_PROMPTS_PER_PLAY - 1,
+    ));
+    assert_eq!(
+        commands,
+        [
+            "Answer".to_string(),
+            format!("Play #1 [{}]", want.join(", "))
+        ]
+    );
+}
