@@ -7,19 +7,26 @@ use crate::config::{AgentConfig, QueueConfig};
 use crate::ids::{AgentId, ContactId, NotReadyReason, QueueId};
 
 /// The state of an agent, shared by every queue it serves. Each state is named for what the
-/// agent is doing or waiting for.
+/// agent is doing or waiting for. Transitions (anything else is refused with
+/// [`AcdError::InvalidTransition`](crate::AcdError::InvalidTransition)):
 ///
-/// ```text
-///             login                       offer (ACD)              answered
-/// LoggedOut ───────▶ Available{since} ───────────────▶ Ringing ───────────▶ OnCall ◀──▶ OnHold
-///     ▲  ◀── logout ──┘   ▲   ▲    │                    │ │ busy/declined     │ hang-up (either side)
-///     │                   │   │    │ not ready          │ └──▶ Available      ▼
-///     │                   │   │    ▼                    │ ring timeout   WrapUp{until} ── (until / finish)
-///     └─── logout ─── NotReady{reason} ◀────────────────┘ (no answer)          │
-///                        │  ▲                                                  ▼
-///                        │  └──── pending not ready ◀──────────────── Available (or NotReady)
-///                        └─ ready ─▶ Available
-/// ```
+/// | from | event | to |
+/// |---|---|---|
+/// | `LoggedOut` | login | `Available` (ready) or `NotReady("login")` |
+/// | `Available` | the ACD offers a contact | `Ringing` |
+/// | `Available`, `NotReady` | not ready | `NotReady` |
+/// | `NotReady` | ready | `Available` |
+/// | `Ringing` | device answered | `OnCall` (ring all: the others → `Available`) |
+/// | `Ringing` | busy / declined | `Available` (not offered that contact again) |
+/// | `Ringing` | unreachable | `NotReady("unreachable")` |
+/// | `Ringing` | ring timeout | `NotReady("no answer")` |
+/// | `Ringing` | abandon / withdraw / another agent answered | `Available` |
+/// | `Ringing` | not ready / logout | `NotReady` / `LoggedOut` (the contact goes back) |
+/// | `OnCall` ⇄ `OnHold` | hold / unhold | |
+/// | `OnCall`, `OnHold` | hang-up (either side) | `WrapUp` (or straight on when wrap-up is 0) |
+/// | `OnCall`, `OnHold`, `WrapUp` | not ready | unchanged; pending until wrap-up ends |
+/// | `WrapUp` | deadline / finish / ready | `Available`, or the pending `NotReady` |
+/// | any but `OnCall`, `OnHold` | logout | `LoggedOut` |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AgentState {
     /// Not logged in: never offered anything.
