@@ -136,6 +136,11 @@ impl CallSequence {
         self.clock_rate
     }
 
+    /// The sequence number the next packet of a new segment will get.
+    pub fn next_sequence(&self) -> u16 {
+        self.next_seq
+    }
+
     /// Counters.
     pub fn stats(&self) -> SequenceStats {
         self.stats
