@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+pub mod dialog;
 pub mod digest;
+pub mod endpoint;
 pub mod error;
 pub mod framing;
 pub mod grammar;
