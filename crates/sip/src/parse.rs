@@ -232,13 +232,20 @@ fn truncate(s: &str) -> &str {
     &s[..end]
 }
 
+/// Whether a line starts with `SIP/` in any case (byte-wise: safe before any UTF-8 char).
+pub(crate) fn starts_with_sip(line: &str) -> bool {
+    line.as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+}
+
 fn check_version(v: &str) -> Result<(), Error> {
     if v.eq_ignore_ascii_case("SIP/2.0") {
         return Ok(());
     }
     let looks_like_sip = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
-        && v[4..].bytes().all(|c| c.is_ascii_digit() || c == b'.');
+        && starts_with_sip(v)
+        && v.bytes().skip(4).all(|c| c.is_ascii_digit() || c == b'.');
     if looks_like_sip {
         Err(Error::Version(v.to_string()))
     } else {
@@ -247,7 +254,7 @@ fn check_version(v: &str) -> Result<(), Error> {
 }
 
 fn parse_start_line(head: &Text, line: &str) -> Result<StartLine, Error> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    if starts_with_sip(line) {
         let (version, rest) = line
             .split_once(' ')
             .ok_or_else(|| Error::StartLine("status line without status code".into()))?;

@@ -32,7 +32,7 @@ pub fn error_response(raw: &[u8], err: &Error) -> Option<Response> {
     let head = String::from_utf8_lossy(&raw[..head_len]);
     let mut lines = unfolded_lines(&head).into_iter();
     let first = lines.next()?;
-    if first.len() >= 4 && first[..4].eq_ignore_ascii_case("SIP/") {
+    if crate::parse::starts_with_sip(&first) {
         return None;
     }
     let method = first.split([' ', '\t']).next().unwrap_or("");
