@@ -284,22 +284,25 @@ proptest! {
 
 /// Everything that touches network bytes: parse, reserialize, frame, reject, and an endpoint.
 fn exercise(raw: &[u8]) {
-    if let Ok(m) = Message::parse(raw) {
-        let again = Message::parse(&m.to_bytes())
-            .expect("a parsed message reserializes to a parseable one");
-        assert_eq!(again, m);
-        let h = m.headers();
-        let _ = (
-            h.vias(),
-            h.contacts(),
-            h.routes(),
-            h.record_routes(),
-            h.expires(),
-            h.retry_after(),
-        );
-    } else if let Err(e) = Message::parse(raw) {
-        if let Some(r) = error_response(raw, &e) {
-            let _ = r.to_bytes();
+    match Message::parse(raw) {
+        Ok(m) => {
+            let again = Message::parse(&m.to_bytes())
+                .expect("a parsed message reserializes to a parseable one");
+            assert_eq!(again, m);
+            let h = m.headers();
+            let _ = (
+                h.vias(),
+                h.contacts(),
+                h.routes(),
+                h.record_routes(),
+                h.expires(),
+                h.retry_after(),
+            );
+        }
+        Err(e) => {
+            if let Some(r) = error_response(raw, &e) {
+                let _ = r.to_bytes();
+            }
         }
     }
     let _ = check_stream(raw);
