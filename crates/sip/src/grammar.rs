@@ -443,6 +443,11 @@ impl Host {
     /// Parses `hostname / IPv4address / IPv6reference`. A bare IPv6 address without brackets
     /// is accepted too (some implementations put one in `received`).
     pub fn parse(s: &str) -> Result<Host, String> {
+        Host::parse_in(None, s)
+    }
+
+    /// Parses a host that is a slice of `text` (a domain name then shares the buffer).
+    pub(crate) fn parse_in(text: Option<&Text>, s: &str) -> Result<Host, String> {
         if let Some(inner) = s.strip_prefix('[') {
             let inner = inner
                 .strip_suffix(']')
@@ -472,7 +477,10 @@ impl Host {
         {
             return Err(format!("unexpected character {:?} in host", char_at(s, i)));
         }
-        Ok(Host::Domain(Text::from(s)))
+        Ok(Host::Domain(match text {
+            Some(t) => t.slice_ref(s),
+            None => Text::from(s),
+        }))
     }
 
     /// The address, when the host is an IP literal.
@@ -519,7 +527,16 @@ impl fmt::Debug for Host {
 }
 
 /// Splits `host[:port]`, respecting IPv6 brackets.
+#[cfg(test)]
 pub(crate) fn split_hostport(s: &str) -> Result<(Host, Option<u16>), String> {
+    split_hostport_in(None, s)
+}
+
+/// [`split_hostport`] for a slice of `text`.
+pub(crate) fn split_hostport_in(
+    text: Option<&Text>,
+    s: &str,
+) -> Result<(Host, Option<u16>), String> {
     let (host, port) = if s.starts_with('[') {
         match s.find(']') {
             Some(i) => (&s[..=i], &s[i + 1..]),
@@ -539,7 +556,7 @@ pub(crate) fn split_hostport(s: &str) -> Result<(Host, Option<u16>), String> {
             .ok_or_else(|| format!("unexpected text {port:?} after host"))?;
         Some(parse_port(p)?)
     };
-    Ok((Host::parse(host)?, port))
+    Ok((Host::parse_in(text, host)?, port))
 }
 
 /// Parses a port number (1*DIGIT, at most 65535).

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::grammar::{is_token_str, is_wsp, trim_lws};
+use crate::grammar::{is_token_str, is_wsp, parse_delta_seconds, split_list, trim_lws};
 use crate::header::{
     Header, HeaderName, Headers, parse_content_length, parse_max_forwards, validate_call_id,
 };
 use crate::message::{Message, Method, Request, Response, StatusCode};
 use crate::text::Text;
-use crate::typed::{CSeq, MediaType, NameAddr, RetryAfter, parse_token_list};
+use crate::typed::{CSeq, MediaType, NameAddr, RetryAfter, Via, parse_token_list};
 use crate::uri::Uri;
 
 /// Largest header section accepted, in bytes.
@@ -106,10 +106,10 @@ fn parse_message(
     let head = std::str::from_utf8(&bytes[start..head_end]).map_err(|_| Error::Utf8)?;
     let head = Text::from_shared(Arc::from(head));
     let (start_line, headers) = split_head(&head)?;
-    validate_headers(&headers)?;
+    let summary = validate_headers(&headers)?;
 
     let available = bytes.len() - body_start;
-    let body_len = match headers.content_length()? {
+    let body_len = match summary.content_length {
         Some(declared) if declared > available => {
             return Err(Error::BodyTooShort {
                 declared,
@@ -133,13 +133,13 @@ fn parse_message(
 
     match start_line {
         StartLine::Request { method, uri } => {
-            check_request(&method, &uri, &headers)?;
+            check_request(&method, &uri, &summary)?;
             Ok(Message::Request(Request::from_parts(
                 method, uri, headers, body,
             )))
         }
         StartLine::Response { status, reason } => {
-            check_response(&headers)?;
+            check_common(&summary)?;
             Ok(Message::Response(Response::from_parts(
                 status, reason, headers, body,
             )))
@@ -304,47 +304,101 @@ fn parse_start_line(head: &Text, line: &str) -> Result<StartLine, Error> {
     })
 }
 
-/// Checks every known header the stack depends on.
-fn validate_headers(headers: &Headers) -> Result<(), Error> {
+/// What validation learned that the message-level checks need.
+#[derive(Default)]
+struct Summary {
+    vias: usize,
+    from: usize,
+    to: usize,
+    call_id: usize,
+    cseq: Option<CSeq>,
+    cseq_count: usize,
+    content_length: Option<usize>,
+    content_length_count: usize,
+    max_forwards: usize,
+}
+
+/// Parses the elements of one line of a comma-list header, in order.
+fn each_element(
+    h: &Header,
+    canon: &'static str,
+    mut f: impl FnMut(Text) -> Result<(), Error>,
+) -> Result<usize, Error> {
+    let pieces = split_list(h.value()).map_err(|e| Error::header(canon, e))?;
+    for p in &pieces {
+        if p.is_empty() {
+            return Err(Error::header(canon, "empty list element"));
+        }
+        f(h.value_text().slice_ref(p))?;
+    }
+    Ok(pieces.len())
+}
+
+/// Checks every known header the stack depends on, in one pass, parsing each once.
+fn validate_headers(headers: &Headers) -> Result<Summary, Error> {
+    let mut sum = Summary::default();
+    let mut contacts = 0usize;
+    let mut star = false;
     for h in headers {
         let v = h.value();
         match h.name() {
             HeaderName::Via => {
-                headers.vias()?;
+                sum.vias += each_element(h, "Via", |t| Via::parse_text(t).map(|_| ()))?;
             }
             HeaderName::From => {
                 NameAddr::parse_text(h.value_text().clone(), "From")?;
+                sum.from += 1;
             }
             HeaderName::To => {
                 NameAddr::parse_text(h.value_text().clone(), "To")?;
+                sum.to += 1;
             }
-            HeaderName::CallId => validate_call_id(v)?,
+            HeaderName::CallId => {
+                validate_call_id(v)?;
+                sum.call_id += 1;
+            }
             HeaderName::CSeq => {
-                CSeq::parse(v)?;
+                sum.cseq = Some(CSeq::parse(v)?);
+                sum.cseq_count += 1;
             }
             HeaderName::MaxForwards => {
                 parse_max_forwards(v)?;
+                sum.max_forwards += 1;
             }
             HeaderName::ContentLength => {
-                parse_content_length(v)?;
+                sum.content_length = Some(parse_content_length(v)?);
+                sum.content_length_count += 1;
             }
             HeaderName::ContentType => {
                 MediaType::parse_text(h.value_text().clone())?;
             }
             HeaderName::Contact => {
-                headers.contacts()?;
+                contacts += each_element(h, "Contact", |t| {
+                    if t.as_str() == "*" {
+                        star = true;
+                        Ok(())
+                    } else {
+                        NameAddr::parse_text(t, "Contact").map(|_| ())
+                    }
+                })?;
             }
             HeaderName::Route => {
-                headers.routes()?;
+                each_element(h, "Route", |t| NameAddr::parse_text(t, "Route").map(|_| ()))?;
             }
             HeaderName::RecordRoute => {
-                headers.record_routes()?;
+                each_element(h, "Record-Route", |t| {
+                    NameAddr::parse_text(t, "Record-Route").map(|_| ())
+                })?;
             }
-            HeaderName::Expires => {
-                headers.expires()?;
-            }
-            HeaderName::MinExpires => {
-                headers.min_expires()?;
+            HeaderName::Expires | HeaderName::MinExpires => {
+                let canon = if h.name() == &HeaderName::Expires {
+                    "Expires"
+                } else {
+                    "Min-Expires"
+                };
+                parse_delta_seconds(trim_lws(v)).ok_or_else(|| {
+                    Error::header(canon, format!("not a number of seconds: {v:?}"))
+                })?;
             }
             HeaderName::RetryAfter => {
                 RetryAfter::parse(v)?;
@@ -362,21 +416,22 @@ fn validate_headers(headers: &Headers) -> Result<(), Error> {
             _ => {}
         }
     }
-    // Single-instance headers (list headers were validated above as a whole).
-    headers.call_id().or_else(ignore_missing)?;
-    headers.cseq().map(|_| ()).or_else(ignore_missing)?;
-    headers.from().map(|_| ()).or_else(ignore_missing)?;
-    headers.to().map(|_| ()).or_else(ignore_missing)?;
-    headers.content_length()?;
-    headers.max_forwards()?;
-    Ok(())
-}
-
-fn ignore_missing<T: Default>(e: Error) -> Result<T, Error> {
-    match e {
-        Error::Missing(_) => Ok(T::default()),
-        other => Err(other),
+    if star && contacts != 1 {
+        return Err(Error::header("Contact", "* must be the only contact"));
     }
+    for (count, name) in [
+        (sum.call_id, "Call-ID"),
+        (sum.cseq_count, "CSeq"),
+        (sum.from, "From"),
+        (sum.to, "To"),
+        (sum.content_length_count, "Content-Length"),
+        (sum.max_forwards, "Max-Forwards"),
+    ] {
+        if count > 1 {
+            return Err(Error::Duplicate(name));
+        }
+    }
+    Ok(sum)
 }
 
 /// `rfc1123-date`: `wkday "," SP date1 SP time SP "GMT"` (RFC 3261 §20.17).
@@ -406,23 +461,27 @@ fn validate_date(v: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_common(headers: &Headers) -> Result<CSeq, Error> {
-    if !headers.contains(&HeaderName::Via) {
-        return Err(Error::Missing("Via"));
+fn check_common(sum: &Summary) -> Result<&CSeq, Error> {
+    for (count, name) in [
+        (sum.vias, "Via"),
+        (sum.from, "From"),
+        (sum.to, "To"),
+        (sum.call_id, "Call-ID"),
+    ] {
+        if count == 0 {
+            return Err(Error::Missing(name));
+        }
     }
-    headers.from()?;
-    headers.to()?;
-    headers.call_id()?;
-    headers.cseq()
+    sum.cseq.as_ref().ok_or(Error::Missing("CSeq"))
 }
 
-fn check_request(method: &Method, uri: &Uri, headers: &Headers) -> Result<(), Error> {
+fn check_request(method: &Method, uri: &Uri, sum: &Summary) -> Result<(), Error> {
     if uri.headers().is_some() {
         return Err(Error::RequestUri(
             "a Request-URI must not contain headers".into(),
         ));
     }
-    let cseq = check_common(headers)?;
+    let cseq = check_common(sum)?;
     if &cseq.method != method {
         return Err(Error::CSeqMismatch {
             cseq: cseq.method.to_string(),
@@ -430,10 +489,6 @@ fn check_request(method: &Method, uri: &Uri, headers: &Headers) -> Result<(), Er
         });
     }
     Ok(())
-}
-
-fn check_response(headers: &Headers) -> Result<(), Error> {
-    check_common(headers).map(|_| ())
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ impl Via {
         } else {
             c.take_while(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
         }
-        let host = Host::parse(c.between(h_start, c.pos())).map_err(err)?;
+        let host = Host::parse_in(Some(&text), c.between(h_start, c.pos())).map_err(err)?;
         let port = if c.eat_sep(b':') {
             let p = c.take_while(|b| b.is_ascii_digit());
             Some(parse_port(p).map_err(err)?)

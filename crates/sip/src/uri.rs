@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 use crate::error::Error;
-use crate::grammar::{Host, char_at, check_escaped, is_unreserved, split_hostport, unescape};
+use crate::grammar::{Host, char_at, check_escaped, is_unreserved, split_hostport_in, unescape};
 use crate::text::Text;
 use crate::transport::Transport;
 
@@ -147,7 +147,7 @@ impl Uri {
                 }
                 let tail = &s[hp_start..];
                 let hp_len = tail.find([';', '?']).unwrap_or(tail.len());
-                let (host, port) = split_hostport(&tail[..hp_len])?;
+                let (host, port) = split_hostport_in(Some(&text), &tail[..hp_len])?;
                 uri.host = Some(host);
                 uri.port = port;
                 uri.parse_params_and_headers(hp_start + hp_len)?;
