@@ -573,6 +573,7 @@ impl Compiler<'_> {
         match &node.kind {
             Kind::Scalar(_) => self.prompt_name(node, key).map(PromptItem::Name),
             Kind::Map(entries) if entries.len() == 1 => {
+                // The guard above: exactly one entry.
                 let (k, v) = &entries[0];
                 let kind = k.as_str().unwrap_or_default();
                 let t = match kind {

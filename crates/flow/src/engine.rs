@@ -56,7 +56,6 @@ impl fmt::Display for OpId {
 
 /// What the engine asks the controller to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Command {
     /// Answer the call (200 OK). Sent once, before the first media action.
     Answer,
@@ -223,7 +222,6 @@ pub struct Recording {
 
 /// What the controller feeds back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Event {
     /// A playback ended (or was stopped).
     PlaybackFinished {
@@ -246,8 +244,11 @@ pub enum Event {
         /// Why, for the call record.
         reason: String,
     },
-    /// The webhook answered 2xx with a JSON object: string values to set as variables, and
-    /// optionally `next`, the name of one of the state's outcomes.
+    /// The webhook answered 2xx with a JSON object, e.g. `{"tier": "gold", "next": "vip"}`:
+    /// the controller passes `next` (a string naming one of the state's outcomes) separately
+    /// and every other string, number or boolean member as a variable (as text); members
+    /// with other values are dropped. Names that are not identifiers or are read-only are
+    /// ignored here.
     WebhookReplied {
         /// From `Webhook`.
         request: OpId,
@@ -335,7 +336,6 @@ impl Event {
 
 /// How a contact's flow ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Outcome {
     /// The flow hung up (a `hangup` state or `next: hangup`).
     FlowHungUp,
@@ -367,7 +367,6 @@ pub enum Outcome {
 
 /// Why a flow failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum FailReason {
     /// More than [`MAX_STEPS_PER_INPUT`] states in reaction to one input: a loop.
     StepLimit,

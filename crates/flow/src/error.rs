@@ -306,7 +306,6 @@ impl std::error::Error for LoadErrors {}
 /// these change the contact; the controller should log them (at debug level for `Stale`, which
 /// are ordinary races such as a playback that finished just as a digit stopped it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum EventError {
     /// The flow has ended; nothing more is expected.
     #[error("the flow has ended")]

@@ -27,7 +27,7 @@
 //!   bundled number prompts, for queue announcements and `{ number: .. }` prompt items.
 //! - Business hours ([`BusinessHours`]): weekly ranges in an IANA time zone, with holidays.
 //!
-//! The flow file format is described in [`format`] (also `crates/flow/FLOWS.md`).
+//! The flow file format is described in [`mod@format`] (also `crates/flow/FLOWS.md`).
 //!
 //! # Driving a contact
 //!
