@@ -552,6 +552,32 @@ impl Headers {
         Ok(out)
     }
 
+    /// The Digest challenges of a 401 (`WWW-Authenticate`) or 407 (`Proxy-Authenticate`),
+    /// in order. Challenges of schemes other than Digest are skipped.
+    pub fn challenges(&self, proxy: bool) -> Vec<crate::digest::Challenge> {
+        let name = if proxy {
+            HeaderName::ProxyAuthenticate
+        } else {
+            HeaderName::WwwAuthenticate
+        };
+        self.get_all(&name)
+            .filter_map(|h| crate::digest::Challenge::parse(h.value()).ok())
+            .collect()
+    }
+
+    /// The Digest credentials of a request (`Authorization`, or `Proxy-Authorization`), in
+    /// order. Malformed ones are skipped.
+    pub fn credentials(&self, proxy: bool) -> Vec<crate::digest::Credentials> {
+        let name = if proxy {
+            HeaderName::ProxyAuthorization
+        } else {
+            HeaderName::Authorization
+        };
+        self.get_all(&name)
+            .filter_map(|h| crate::digest::Credentials::parse(h.value()).ok())
+            .collect()
+    }
+
     /// User-Agent, if present.
     pub fn user_agent(&self) -> Option<&str> {
         self.value(&HeaderName::UserAgent)

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::builder::{response_to, response_with_reason};
-use crate::digest::{Credentials, DigestServer, Verdict};
+use crate::digest::{DigestServer, Verdict};
 use crate::header::HeaderName;
 use crate::message::{Method, Request, Response, StatusCode};
 use crate::transport::Flow;
@@ -220,8 +220,8 @@ impl Registrar {
 
         // Authentication: only credentials for our realm count.
         let creds = h
-            .get_all(&HeaderName::Authorization)
-            .filter_map(|a| Credentials::parse(a.value()).ok())
+            .credentials(false)
+            .into_iter()
             .find(|c| c.realm == self.auth.realm());
         let Some(creds) = creds else {
             return self.challenge(now, req, false);

@@ -866,3 +866,71 @@ fn same_seed_same_bytes() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_reinvite_with_a_new_contact_moves_the_remote_target() {
+    let mut n = Net::new();
+    let (_da, db) = n.call();
+    let old_target = n.b.dialog(db).unwrap().remote_target().clone();
+    // A's phone moved (new Contact in a re-INVITE); build it by hand from A's dialog state.
+    let d = n.a.dialogs().next().unwrap();
+    let mut req = d.build_request(Method::Invite, d.local_seq() + 1).unwrap();
+    req.headers_mut()
+        .set(sip::HeaderName::Contact, "<sip:alice@192.0.2.1:5099>")
+        .unwrap();
+    req.headers_mut().push_front_of_name(
+        sip::Header::new(
+            sip::HeaderName::Via,
+            "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKmoved",
+        )
+        .unwrap(),
+    );
+    n.b.handle_input(n.now, Flow::udp(n.a_addr), &req.to_bytes());
+    n.pump();
+    let tx = match &n.take_b()[..] {
+        [Event::ReInvite { tx, .. }] => *tx,
+        e => panic!("{e:?}"),
+    };
+    n.b.reply(n.now, tx, StatusCode::OK, None).unwrap();
+    let target = n.b.dialog(db).unwrap().remote_target().clone();
+    assert_ne!(target, old_target);
+    assert_eq!(target.as_str(), "sip:alice@192.0.2.1:5099");
+    // B's next request is addressed to the new target.
+    n.b.send_in_dialog(n.now, db, Method::Info, None).unwrap();
+    let info = std::iter::from_fn(|| n.b.poll_output())
+        .filter_map(|o| match o {
+            Output::Transmit(t) => Message::parse(&t.payload).ok(),
+            Output::Event(_) => None,
+        })
+        .find_map(|m| {
+            m.as_request()
+                .filter(|r| r.method() == &Method::Info)
+                .cloned()
+        })
+        .unwrap();
+    assert_eq!(info.uri().as_str(), "sip:alice@192.0.2.1:5099");
+}
+
+#[test]
+fn digest_challenges_are_readable_from_a_401() {
+    let t0 = Instant::now();
+    let server = sip::digest::DigestServer::new("switchboard", [3; 32], t0);
+    let raw = std::fs::read(format!(
+        "{}/tests/vectors/sipp/sipp_register.sip",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let req = Request::parse(&raw).unwrap();
+    let mut resp = sip::builder::response_to(&req, StatusCode::UNAUTHORIZED, Some("t"));
+    for c in server.challenges(t0, false) {
+        resp.headers_mut()
+            .append(sip::HeaderName::WwwAuthenticate, &c.to_header_value())
+            .unwrap();
+    }
+    let back = sip::Response::parse(&resp.to_bytes()).unwrap();
+    assert_eq!(
+        back.headers().challenges(false),
+        server.challenges(t0, false)
+    );
+    assert!(back.headers().challenges(true).is_empty());
+}
