@@ -11,7 +11,7 @@ use sip::{Flow, Host, Message};
 
 fuzz_target!(|data: &[u8]| {
     let host = Host::parse("192.0.2.9").expect("a literal address parses");
-    let mut ep = Endpoint::new(EndpointConfig::new(host, Some(5060), 1));
+    let mut ep = Endpoint::new(EndpointConfig::new(host, Some(5060), 1)).expect("a valid configuration");
     let t0 = Instant::now();
     let mut now = t0;
     let peers = [

@@ -254,10 +254,41 @@ impl std::fmt::Debug for Endpoint {
 
 const TAG_CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
+fn contact_text(cfg: &EndpointConfig, transport: Transport) -> String {
+    let mut s = String::from("sip:");
+    if let Some(u) = &cfg.contact_user {
+        s.push_str(u);
+        s.push('@');
+    }
+    s.push_str(&cfg.host.to_string());
+    if let Some(p) = cfg.port {
+        s.push_str(&format!(":{p}"));
+    }
+    if transport != Transport::Udp {
+        s.push_str(";transport=");
+        s.push_str(&transport.as_str().to_ascii_lowercase());
+    }
+    s
+}
+
 impl Endpoint {
-    /// An endpoint with these settings.
-    pub fn new(cfg: EndpointConfig) -> Endpoint {
-        Endpoint {
+    /// An endpoint with these settings. Fails when the host, port and contact user do not
+    /// make a valid Via and Contact, or a timer is zero or longer than an hour.
+    pub fn new(cfg: EndpointConfig) -> Result<Endpoint, Error> {
+        let t = cfg.timers;
+        for (name, v) in [("T1", t.t1), ("T2", t.t2), ("T4", t.t4)] {
+            if v.is_zero() || v > Duration::from_secs(3600) {
+                return Err(Error::InvalidValue {
+                    what: "timer",
+                    reason: format!("{name} must be between 1 ns and 1 hour"),
+                });
+            }
+        }
+        Via::new(Transport::Udp, &cfg.host, cfg.port, "z9hG4bKcheck")?;
+        for transport in [Transport::Udp, Transport::Tcp, Transport::Tls] {
+            Uri::parse(&contact_text(&cfg, transport))?;
+        }
+        Ok(Endpoint {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             txl: TransactionLayer::new(cfg.timers),
             cfg,
@@ -269,7 +300,7 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             timer_seq: 0,
             out: VecDeque::new(),
-        }
+        })
     }
 
     /// The settings.
@@ -303,21 +334,10 @@ impl Endpoint {
 
     /// Our Contact for a transport (with `transport=` for anything but UDP).
     pub fn local_contact(&self, transport: Transport) -> NameAddr {
-        let mut s = String::from("sip:");
-        if let Some(u) = &self.cfg.contact_user {
-            s.push_str(u);
-            s.push('@');
-        }
-        s.push_str(&self.cfg.host.to_string());
-        if let Some(p) = self.cfg.port {
-            s.push_str(&format!(":{p}"));
-        }
-        if transport != Transport::Udp {
-            s.push_str(";transport=");
-            s.push_str(&transport.as_str().to_ascii_lowercase());
-        }
-        // Invariant: host, port and a token transport make a valid SIP URI.
-        let uri = Uri::parse(&s).expect("our contact is a valid URI");
+        // Invariant: Endpoint::new checked that the configuration makes a valid contact URI
+        // for every transport (the transport parameter is always a token).
+        let uri =
+            Uri::parse(&contact_text(&self.cfg, transport)).expect("checked in Endpoint::new");
         NameAddr::new(None, &uri)
     }
 

@@ -47,7 +47,7 @@
 //!
 //! // The seed makes tags, branches and Call-IDs reproducible.
 //! let host = Host::parse("192.0.2.2").unwrap();
-//! let mut ep = Endpoint::new(EndpointConfig::new(host, Some(5060), 42));
+//! let mut ep = Endpoint::new(EndpointConfig::new(host, Some(5060), 42)).unwrap();
 //! let now = Instant::now();
 //!
 //! // A datagram arrives on the UDP socket.

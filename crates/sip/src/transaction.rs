@@ -335,9 +335,16 @@ impl fmt::Debug for TransactionLayer {
 }
 
 impl TransactionLayer {
-    /// A layer with these timer values. INVITE server transactions answer `100 Trying` at
-    /// once (see [`TransactionLayer::set_auto_trying`]).
+    /// A layer with these timer values (each clamped to 1 ms – 1 h, so that deadlines never
+    /// overflow). INVITE server transactions answer `100 Trying` at once (see
+    /// [`TransactionLayer::set_auto_trying`]).
     pub fn new(config: TimerConfig) -> TransactionLayer {
+        let clamp = |d: Duration| d.clamp(Duration::from_millis(1), Duration::from_secs(3600));
+        let config = TimerConfig {
+            t1: clamp(config.t1),
+            t2: clamp(config.t2),
+            t4: clamp(config.t4),
+        };
         TransactionLayer {
             config,
             auto_trying: true,

@@ -56,8 +56,8 @@ impl Net {
         let mut cb = EndpointConfig::new(Host::parse("192.0.2.2").unwrap(), Some(5060), 2);
         cb.contact_user = Some("switchboard".into());
         Net {
-            a: Endpoint::new(ca),
-            b: Endpoint::new(cb),
+            a: Endpoint::new(ca).unwrap(),
+            b: Endpoint::new(cb).unwrap(),
             a_addr: a_addr.parse().unwrap(),
             b_addr: "192.0.2.2:5060".parse().unwrap(),
             transport,
@@ -933,4 +933,14 @@ fn digest_challenges_are_readable_from_a_401() {
         server.challenges(t0, false)
     );
     assert!(back.headers().challenges(true).is_empty());
+}
+
+#[test]
+fn a_bad_configuration_is_refused_up_front() {
+    let mut c = EndpointConfig::new(Host::parse("192.0.2.2").unwrap(), None, 1);
+    c.contact_user = Some("has space".into());
+    assert!(Endpoint::new(c).is_err());
+    let mut c = EndpointConfig::new(Host::parse("192.0.2.2").unwrap(), None, 1);
+    c.timers.t1 = Duration::ZERO;
+    assert!(Endpoint::new(c).is_err());
 }

@@ -310,7 +310,8 @@ fn exercise(raw: &[u8]) {
         Host::parse("192.0.2.9").unwrap(),
         None,
         7,
-    ));
+    ))
+    .unwrap();
     let now = Instant::now();
     ep.handle_input(now, Flow::udp("192.0.2.1:5060".parse().unwrap()), raw);
     while ep.poll_output().is_some() {}
