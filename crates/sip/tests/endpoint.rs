@@ -944,3 +944,30 @@ fn a_bad_configuration_is_refused_up_front() {
     c.timers.t1 = Duration::ZERO;
     assert!(Endpoint::new(c).is_err());
 }
+
+#[test]
+fn a_send_failure_in_dialog_ends_the_dialog() {
+    let mut n = Net::new();
+    let (da, _db) = n.call();
+    let tx = n.a.send_in_dialog(n.now, da, Method::Info, None).unwrap();
+    // The driver could not send it (e.g. the TCP connection is gone).
+    n.a.transport_error(n.now, TxId::Client(tx));
+    let ev: Vec<_> = std::iter::from_fn(|| n.a.poll_output())
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            Output::Transmit(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        ev,
+        [
+            Event::TransportError {
+                tx: TxId::Client(tx)
+            },
+            Event::DialogTerminated {
+                dialog: da,
+                reason: TerminationReason::PeerGone
+            },
+        ]
+    );
+}
