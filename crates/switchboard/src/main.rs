@@ -6,6 +6,7 @@
 mod check;
 mod demo;
 mod settings;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +34,7 @@ enum Command {
     /// Load generators that print figures.
     Bench,
     /// Run the ACD against synthetic traffic with a virtual clock.
-    Simulate,
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +46,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Simulate(args) => simulate::run(&args),
         other => anyhow::bail!("`{other:?}` is not built yet"),
     }
 }
