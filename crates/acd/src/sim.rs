@@ -576,6 +576,13 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
+    fn index_of(&self, agent: &AgentId) -> u32 {
+        *self
+            .agent_ix
+            .get(agent)
+            .expect("invariant: the ACD only names agents the simulator configured")
+    }
+
     fn resolve(&mut self, c: u64) {
         self.callers[c as usize] = Caller::Done;
         self.live -= 1;
@@ -587,18 +594,18 @@ impl<'a> Sim<'a> {
         while let Some(output) = self.acd.poll_output() {
             match output {
                 Output::Offer { agent, contact, .. } => {
-                    let i = self.agent_ix[&agent];
+                    let i = self.index_of(&agent);
                     self.offers += 1;
                     let offer = self.offers;
                     self.agents[i as usize].offer = Some((offer, contact));
                     self.push(t + self.cfg.answer_delay, Event::Answer { agent: i, offer });
                 }
                 Output::Cancel { agent, .. } => {
-                    let i = self.agent_ix[&agent];
+                    let i = self.index_of(&agent);
                     self.agents[i as usize].offer = None;
                 }
                 Output::Connect { agent, contact, .. } => {
-                    let i = self.agent_ix[&agent];
+                    let i = self.index_of(&agent);
                     self.agents[i as usize].offer = None;
                     self.callers[contact.0 as usize] = Caller::Connected;
                     let talk = self.talk[contact.0 as usize];
@@ -610,7 +617,7 @@ impl<'a> Sim<'a> {
                     }
                 }
                 Output::AgentStateChanged { agent, state } => {
-                    let i = self.agent_ix[&agent];
+                    let i = self.index_of(&agent);
                     let sa = &mut self.agents[i as usize];
                     let kind = state.kind();
                     if sa.kind == StateKind::WrapUp {
