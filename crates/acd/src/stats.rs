@@ -320,7 +320,8 @@ impl AgentCounts {
     }
 }
 
-/// A snapshot of one queue, cheap to take (O(1) apart from pruning the window).
+/// A snapshot of one queue: O(1) apart from the sliding window, which costs O(contacts that
+/// entered during the window).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueStats {
     /// The queue.
