@@ -21,12 +21,19 @@ pub fn run(args: &ConfigArgs) -> bool {
     let prompts = match flow::prompts_in_dir(&config.prompts) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("{}: cannot read the prompts folder: {e}", config.prompts.display());
+            eprintln!(
+                "{}: cannot read the prompts folder: {e}",
+                config.prompts.display()
+            );
             ok = false;
             BTreeSet::new()
         }
     };
-    let queues: BTreeSet<String> = config.queues.iter().map(|q| q.id.get_ref().clone()).collect();
+    let queues: BTreeSet<String> = config
+        .queues
+        .iter()
+        .map(|q| q.id.get_ref().clone())
+        .collect();
     let catalog = flow::Catalog::new(&prompts, &queues);
     let flows = match flow::FlowSet::load_dir(&config.flows, &catalog) {
         Ok(set) => set,
@@ -58,7 +65,11 @@ pub fn run(args: &ConfigArgs) -> bool {
         println!(
             "{}{}: ok ({} agents, {} queues, {} routes, {} flows, {} prompts)",
             loaded.path.display(),
-            if loaded.is_demo { " (the bundled demo)" } else { "" },
+            if loaded.is_demo {
+                " (the bundled demo)"
+            } else {
+                ""
+            },
             config.agents.len(),
             config.queues.len(),
             config.routes.len(),

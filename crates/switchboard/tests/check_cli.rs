@@ -12,7 +12,11 @@ fn switchboard(dir: &Path, args: &[&str]) -> (i32, String) {
         .env_remove("SWITCHBOARD_DATA_DIR")
         .output()
         .expect("run switchboard");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -21,7 +25,10 @@ fn bundled_demo_passes_check() {
     let dir = tempfile::tempdir().unwrap();
     let (code, text) = switchboard(dir.path(), &["check"]);
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("(the bundled demo): ok (3 agents, 2 queues, 1 routes, 1 flows"), "{text}");
+    assert!(
+        text.contains("(the bundled demo): ok (3 agents, 2 queues, 1 routes, 1 flows"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -37,7 +44,10 @@ fn broken_configuration_and_flow_report_every_problem_with_its_line() {
     std::fs::write(&flow_path, flow.replacen("queue: sales", "queue: salez", 1)).unwrap();
     std::fs::remove_file(demo.join("prompts/goodbye.wav")).unwrap();
 
-    let (code, text) = switchboard(dir.path(), &["check", "--config", "d/demo/switchboard.toml"]);
+    let (code, text) = switchboard(
+        dir.path(),
+        &["check", "--config", "d/demo/switchboard.toml"],
+    );
     assert_eq!(code, 1, "{text}");
     let line_of = |needle: &str| flow.lines().position(|l| l.contains(needle)).unwrap() + 1;
     let queue_line = line_of("queue: sales");
@@ -48,9 +58,21 @@ fn broken_configuration_and_flow_report_every_problem_with_its_line() {
     // A bad key in the TOML names its line too.
     let toml_path = demo.join("switchboard.toml");
     let toml = std::fs::read_to_string(&toml_path).unwrap();
-    std::fs::write(&toml_path, toml.replacen("[http]\n", "[http]\nlisten_port = 9\n", 1)).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replacen("[http]\n", "[http]\nlisten_port = 9\n", 1),
+    )
+    .unwrap();
     let http_line = toml.lines().position(|l| l == "[http]").unwrap() + 2;
-    let (code, text) = switchboard(dir.path(), &["check", "--config", "d/demo/switchboard.toml"]);
+    let (code, text) = switchboard(
+        dir.path(),
+        &["check", "--config", "d/demo/switchboard.toml"],
+    );
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains(&format!("switchboard.toml:{http_line}:1: unknown field `listen_port`")), "{text}");
+    assert!(
+        text.contains(&format!(
+            "switchboard.toml:{http_line}:1: unknown field `listen_port`"
+        )),
+        "{text}"
+    );
 }
