@@ -296,15 +296,16 @@ impl Loop {
         // Send per outgoing socket (usually all go to one peer).
         while let Some(&(_, out_slot, _, _)) = self.out.first() {
             self.send_idx.clear();
-            let mut k = 0;
-            while k < self.out.len() {
-                if self.out[k].1 == out_slot {
-                    let (i, _, to, len) = self.out.swap_remove(k);
-                    self.send_idx.push((i, to, len));
+            // Keep the arrival order: a relay must not reorder a stream.
+            let send_idx = &mut self.send_idx;
+            self.out.retain(|&(i, s, to, len)| {
+                if s == out_slot {
+                    send_idx.push((i, to, len));
+                    false
                 } else {
-                    k += 1;
+                    true
                 }
-            }
+            });
             let Some(Some(peer)) = ctx.sockets.get(out_slot.0 as usize) else {
                 continue;
             };

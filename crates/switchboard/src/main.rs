@@ -28,13 +28,20 @@ enum Command {
     /// The conference controller alone, driving media handlers that run elsewhere.
     Controller,
     /// One standalone media handler.
-    Media,
+    Media(media_handler::MediaArgs),
     /// Validate a configuration and its flows; print every problem with file:line.
     Check(settings::ConfigArgs),
     /// Load generators that print figures.
-    Bench,
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run the ACD against synthetic traffic with a virtual clock.
     Simulate(simulate::SimulateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Relay G.711 calls through a media handler (and rtpengine) and print CPU, loss, latency.
+    Relay(media_handler::bench::RelayArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +54,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(&args),
+        Command::Media(args) => Ok(media_handler::run(args)?),
+        Command::Bench(BenchCommand::Relay(args)) => {
+            media_handler::bench::relay(&args)?;
+            Ok(())
+        }
         other => anyhow::bail!("`{other:?}` is not built yet"),
     }
 }
