@@ -177,7 +177,7 @@ pub const HEADER_LEN: u64 = 44;
 
 fn header(channels: u16, rate: u32, data_len: u32) -> [u8; 44] {
     let mut h = [0u8; 44];
-    let block_align = channels * 2;
+    let block_align = channels.saturating_mul(2);
     h[0..4].copy_from_slice(b"RIFF");
     h[4..8].copy_from_slice(&data_len.saturating_add(36).to_le_bytes());
     h[8..12].copy_from_slice(b"WAVE");
@@ -186,7 +186,7 @@ fn header(channels: u16, rate: u32, data_len: u32) -> [u8; 44] {
     h[20..22].copy_from_slice(&1u16.to_le_bytes());
     h[22..24].copy_from_slice(&channels.to_le_bytes());
     h[24..28].copy_from_slice(&rate.to_le_bytes());
-    h[28..32].copy_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
+    h[28..32].copy_from_slice(&rate.saturating_mul(u32::from(block_align)).to_le_bytes());
     h[32..34].copy_from_slice(&block_align.to_le_bytes());
     h[34..36].copy_from_slice(&16u16.to_le_bytes());
     h[36..40].copy_from_slice(b"data");
@@ -296,8 +296,11 @@ pub fn repair<F: Read + Write + Seek>(file: &mut F) -> io::Result<Repair> {
     if !ours {
         return Ok(Repair::NotOurs);
     }
-    let channels = u16_at(&h, 22).unwrap_or(1).max(1);
-    let rate = u32_at(&h, 24).unwrap_or(8000);
+    let channels = u16_at(&h, 22).unwrap_or(0);
+    let rate = u32_at(&h, 24).unwrap_or(0);
+    if !(1..=2).contains(&channels) || !(1..=192_000).contains(&rate) {
+        return Ok(Repair::NotOurs);
+    }
     let align = u64::from(channels) * 2;
     let data = ((len - HEADER_LEN) / align * align).min(WavWriter::<io::Cursor<Vec<u8>>>::MAX_DATA);
     if u32_at(&h, 40) == Some(data as u32) && u32_at(&h, 4) == Some(data as u32 + 36) {
