@@ -1,0 +1,521 @@
+//! The manager task driven through its handle with channels in place of contact tasks and
+//! a fake dialer (the test answers or rejects offers itself), on tokio's paused clock.
+
+use std::time::Duration;
+
+use acd::{AgentConfig, QueueConfig, Rejection};
+use tokio::sync::mpsc;
+
+use super::manager::*;
+use super::records::AcdRecords;
+use super::views::StatsMessage;
+
+type Events = mpsc::UnboundedReceiver<ContactEvent>;
+
+fn queue(id: &str) -> QueueConfig {
+    let mut q = QueueConfig::new(id);
+    q.ring_timeout = Duration::from_secs(10);
+    q.wrap_up = Duration::from_secs(5);
+    q.record = true;
+    q
+}
+
+fn agent(id: &str, queue: &str) -> (AgentConfig, String) {
+    (AgentConfig::new(id).serving(queue), format!("sip-{id}"))
+}
+
+fn manager(agents: &[&str]) -> AgentManager {
+    AgentManager::spawn(
+        ManagerOptions::default(),
+        vec![queue("support")],
+        agents.iter().map(|a| agent(a, "support")).collect(),
+        AcdRecords::disabled(),
+    )
+}
+
+async fn login(m: &AgentManager, agent: &str) {
+    let view = m
+        .agent_action(agent, AgentAction::Login { ready: true })
+        .await
+        .expect("login");
+    assert_eq!(view.state, "available");
+}
+
+fn enqueue(m: &AgentManager, contact: &str) -> Events {
+    let (tx, rx) = mpsc::unbounded_channel();
+    m.enqueue(Enqueue {
+        contact: contact.into(),
+        queue: "support".into(),
+        priority: None,
+        events: tx,
+    });
+    rx
+}
+
+/// The next event that is not a position update.
+async fn next(rx: &mut Events) -> ContactEvent {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(3600), rx.recv())
+            .await
+            .expect("an event within the hour")
+            .expect("the manager keeps the channel");
+        if !matches!(ev, ContactEvent::Position { .. }) {
+            return ev;
+        }
+    }
+}
+
+fn offered_to(ev: &ContactEvent) -> &str {
+    match ev {
+        ContactEvent::Offer { agent, .. } => agent,
+        other => panic!("expected an offer, got {other:?}"),
+    }
+}
+
+async fn state(m: &AgentManager, agent: &str) -> String {
+    m.agent_view(agent).await.expect("known agent").state
+}
+
+#[tokio::test(start_paused = true)]
+async fn answered_offer_connects_and_customer_hangup_starts_wrap_up() {
+    let m = manager(&["alice"]);
+    login(&m, "alice").await;
+    let mut rx = enqueue(&m, "c-1");
+    let offer = next(&mut rx).await;
+    let ContactEvent::Offer {
+        agent,
+        sip_user,
+        queue,
+        ..
+    } = &offer
+    else {
+        panic!("expected an offer, got {offer:?}");
+    };
+    assert_eq!(
+        (agent.as_str(), sip_user.as_str(), queue.as_str()),
+        ("alice", "sip-alice", "support")
+    );
+    assert_eq!(state(&m, "alice").await, "ringing");
+
+    tokio::time::advance(Duration::from_secs(2)).await;
+    m.offer_answered("c-1", "alice");
+    match next(&mut rx).await {
+        ContactEvent::Connected {
+            agent,
+            record,
+            waited,
+            ..
+        } => {
+            assert_eq!(agent, "alice");
+            assert!(record, "the queue records");
+            assert_eq!(waited, Duration::from_secs(2));
+        }
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    let view = m.agent_view("alice").await.expect("alice");
+    assert_eq!(
+        (view.state.as_str(), view.contact.as_deref()),
+        ("on_call", Some("c-1"))
+    );
+
+    m.customer_hung_up("c-1");
+    let view = m.agent_view("alice").await.expect("alice");
+    assert_eq!(
+        (view.state.as_str(), view.contact.as_deref()),
+        ("wrap_up", Some("c-1"))
+    );
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(state(&m, "alice").await, "available");
+    assert_eq!(m.audit().await, Ok(0));
+    let stats = m.queue_stats("support").await.expect("queue");
+    assert_eq!((stats.offered, stats.answered, stats.abandoned), (1, 1, 0));
+    assert_eq!(stats.asa_seconds, Some(2.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ring_timeout_cancels_and_offers_the_next_agent() {
+    let m = manager(&["alice", "bob"]);
+    login(&m, "alice").await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    login(&m, "bob").await;
+    let mut rx = enqueue(&m, "c-1");
+    // Longest idle: alice logged in first.
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(
+        next(&mut rx).await,
+        ContactEvent::Cancel {
+            agent: "alice".into(),
+            reason: CancelReason::Acd(acd::CancelReason::NoAnswer),
+        }
+    );
+    assert_eq!(offered_to(&next(&mut rx).await), "bob");
+    let alice = m.agent_view("alice").await.expect("alice");
+    assert_eq!(
+        (alice.state.as_str(), alice.reason.as_deref()),
+        ("not_ready", Some("no answer"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn busy_device_sends_the_contact_to_the_next_agent() {
+    let m = manager(&["alice", "bob"]);
+    login(&m, "alice").await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    login(&m, "bob").await;
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    m.offer_rejected("c-1", "alice", Rejection::Busy);
+    assert_eq!(offered_to(&next(&mut rx).await), "bob");
+    // Busy keeps alice available (she is just not offered this contact again).
+    assert_eq!(state(&m, "alice").await, "available");
+    m.offer_rejected("c-1", "bob", Rejection::Unreachable);
+    let bob = m.agent_view("bob").await.expect("bob");
+    assert_eq!(
+        (bob.state.as_str(), bob.reason.as_deref()),
+        ("not_ready", Some("unreachable"))
+    );
+    // Nobody left to take it: the contact waits (alice declined it once already).
+    let stats = m.queue_stats("support").await.expect("queue");
+    assert_eq!(stats.waiting, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_after_the_offer_was_withdrawn_is_hung_up() {
+    let m = manager(&["alice"]);
+    login(&m, "alice").await;
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    // The agent goes not ready while ringing; her phone's 200 crosses the CANCEL.
+    m.agent_action(
+        "alice",
+        AgentAction::NotReady {
+            reason: "break".into(),
+        },
+    )
+    .await
+    .expect("not ready while ringing");
+    assert!(matches!(
+        next(&mut rx).await,
+        ContactEvent::Cancel {
+            reason: CancelReason::Acd(acd::CancelReason::AgentLeft),
+            ..
+        }
+    ));
+    m.offer_answered("c-1", "alice");
+    assert_eq!(
+        next(&mut rx).await,
+        ContactEvent::Cancel {
+            agent: "alice".into(),
+            reason: CancelReason::TooLate
+        }
+    );
+    assert_eq!(m.audit().await, Ok(1), "the contact waits again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_contact_task_that_ends_silently_is_an_abandon() {
+    let m = manager(&["alice"]);
+    login(&m, "alice").await;
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    drop(rx);
+    // The watcher reports the closed channel; the ACD frees alice.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while state(&m, "alice").await != "available" {
+        assert!(tokio::time::Instant::now() < deadline, "alice never freed");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(m.audit().await, Ok(0));
+    let stats = m.queue_stats("support").await.expect("queue");
+    assert_eq!((stats.offered, stats.abandoned), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_agents_and_unknown_queue_go_back_to_the_flow() {
+    let m = manager(&["alice"]);
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(next(&mut rx).await, ContactEvent::NoAgents);
+    let (tx, mut rx2) = mpsc::unbounded_channel();
+    m.enqueue(Enqueue {
+        contact: "c-2".into(),
+        queue: "nowhere".into(),
+        priority: None,
+        events: tx,
+    });
+    match next(&mut rx2).await {
+        ContactEvent::Failed { reason } => assert!(reason.contains("nowhere"), "{reason}"),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    assert_eq!(m.audit().await, Ok(0));
+    // The same contact may enter a queue again once it has left one.
+    login(&m, "alice").await;
+    let mut rx3 = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx3).await), "alice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_max_wait_hands_the_contact_back() {
+    let mut q = queue("support");
+    q.max_wait = Some(Duration::from_secs(30));
+    let m = AgentManager::spawn(
+        ManagerOptions::default(),
+        vec![q],
+        vec![agent("alice", "support")],
+        AcdRecords::disabled(),
+    );
+    login(&m, "alice").await;
+    m.agent_action(
+        "alice",
+        AgentAction::NotReady {
+            reason: "lunch".into(),
+        },
+    )
+    .await
+    .expect("not ready");
+    let mut rx = enqueue(&m, "c-1");
+    match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+        Ok(Some(ContactEvent::Position { position: 1, .. })) => {}
+        other => panic!("expected position 1, got {other:?}"),
+    }
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(next(&mut rx).await, ContactEvent::MaxWait);
+    assert_eq!(m.audit().await, Ok(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn desktop_hold_and_hang_up_reach_the_contact() {
+    let m = manager(&["alice"]);
+    login(&m, "alice").await;
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    m.offer_answered("c-1", "alice");
+    assert!(matches!(
+        next(&mut rx).await,
+        ContactEvent::Connected { .. }
+    ));
+    let v = m
+        .agent_action("alice", AgentAction::Hold)
+        .await
+        .expect("hold");
+    assert_eq!(v.state, "on_hold");
+    assert_eq!(
+        next(&mut rx).await,
+        ContactEvent::Hold {
+            agent: "alice".into()
+        }
+    );
+    // Logging out on a call is refused, and changes nothing.
+    let e = m
+        .agent_action("alice", AgentAction::Logout)
+        .await
+        .expect_err("logout on a call");
+    assert_eq!(e.http_status(), 409);
+    m.agent_action("alice", AgentAction::Unhold)
+        .await
+        .expect("unhold");
+    assert_eq!(
+        next(&mut rx).await,
+        ContactEvent::Unhold {
+            agent: "alice".into()
+        }
+    );
+    let v = m
+        .agent_action("alice", AgentAction::HangUp)
+        .await
+        .expect("hang up");
+    assert_eq!(v.state, "wrap_up");
+    assert_eq!(
+        next(&mut rx).await,
+        ContactEvent::HangUp {
+            agent: "alice".into()
+        }
+    );
+    let v = m
+        .agent_action(
+            "alice",
+            AgentAction::FinishWrapUp {
+                disposition: Some("sold".into()),
+            },
+        )
+        .await
+        .expect("finish wrap-up");
+    assert_eq!(v.state, "available");
+    assert_eq!(m.audit().await, Ok(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn statistics_are_pushed_on_every_change() {
+    let m = manager(&["alice"]);
+    let mut stats = m.subscribe();
+    login(&m, "alice").await;
+    let mut saw_agent = false;
+    while let Ok(msg) = stats.try_recv() {
+        if let StatsMessage::Agent(a) = &*msg {
+            saw_agent |= a.agent == "alice" && a.state == "available";
+        }
+    }
+    assert!(saw_agent, "the login was pushed");
+    m.agent_action(
+        "alice",
+        AgentAction::NotReady {
+            reason: "break".into(),
+        },
+    )
+    .await
+    .expect("not ready");
+    let _rx = enqueue(&m, "c-1");
+    // The snapshot is a sync point: the enqueue was handled before it.
+    let Some(StatsMessage::Snapshot { queues, agents }) = m.snapshot().await else {
+        panic!("snapshot");
+    };
+    assert_eq!(queues[0].waiting, 1);
+    assert_eq!(agents[0].state, "not_ready");
+    let mut waiting_pushed = false;
+    while let Ok(msg) = stats.try_recv() {
+        if let StatsMessage::Queue(q) = &*msg {
+            waiting_pushed |= q.waiting == 1 && q.offered == 1;
+        }
+    }
+    assert!(waiting_pushed, "the queue change was pushed");
+    // And periodically, without events, for the sliding window.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let msg = tokio::time::timeout(Duration::from_secs(1), stats.recv())
+        .await
+        .expect("a periodic push")
+        .expect("open");
+    assert!(matches!(&*msg, StatsMessage::Queue(q) if q.queue == "support"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn configuration_changes_apply_live() {
+    let m = manager(&[]);
+    m.configure(ConfigChange::UpsertAgent {
+        config: AgentConfig::new("carol").serving("support"),
+        sip_user: "3003".into(),
+    })
+    .await
+    .expect("new agent");
+    login(&m, "carol").await;
+    let mut rx = enqueue(&m, "c-1");
+    match next(&mut rx).await {
+        ContactEvent::Offer { sip_user, .. } => assert_eq!(sip_user, "3003"),
+        other => panic!("expected an offer, got {other:?}"),
+    }
+    m.offer_answered("c-1", "carol");
+    assert!(matches!(
+        next(&mut rx).await,
+        ContactEvent::Connected { .. }
+    ));
+    let e = m
+        .configure(ConfigChange::RemoveAgent("carol".into()))
+        .await
+        .expect_err("on a call");
+    assert_eq!(e.http_status(), 409);
+    m.configure(ConfigChange::RemoveQueue("support".into()))
+        .await
+        .expect("remove queue");
+    assert!(m.queue_stats("support").await.is_none());
+    assert_eq!(
+        m.configure(ConfigChange::UpsertQueue(QueueConfig::new("")))
+            .await
+            .map_err(|e| e.http_status()),
+        Ok(()),
+        "the ACD accepts any id; the API validates ids"
+    );
+}
+
+/// Random traffic through the real task: contacts arrive, phones answer, refuse or ring
+/// out, agents log in and out, callers and agents hang up. After every step the manager
+/// and the ACD agree on the contacts held, and at the end every contact got exactly one
+/// final word (connected and ended, or back to its flow, or abandoned).
+#[tokio::test(start_paused = true)]
+async fn random_traffic_never_loses_a_contact() {
+    use rand::{RngExt as _, SeedableRng as _};
+    let seed = 0x5eed_u64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let agents = ["a1", "a2", "a3", "a4"];
+    let m = manager(&agents);
+    let mut contacts: Vec<(String, Events, Option<String>)> = Vec::new();
+    let mut finished = 0usize;
+    for step in 0..400 {
+        match rng.random_range(0..10) {
+            0..=2 => {
+                let id = format!("c-{step}");
+                let rx = enqueue(&m, &id);
+                contacts.push((id, rx, None));
+            }
+            3 => {
+                let a = agents[rng.random_range(0..agents.len())];
+                let _ = m.agent_action(a, AgentAction::Login { ready: true }).await;
+                let _ = m.agent_action(a, AgentAction::Ready).await;
+            }
+            4 => {
+                let a = agents[rng.random_range(0..agents.len())];
+                let _ = m.agent_action(a, AgentAction::Logout).await;
+            }
+            5 => tokio::time::advance(Duration::from_secs(rng.random_range(1..12))).await,
+            _ if contacts.is_empty() => {}
+            6 => {
+                let i = rng.random_range(0..contacts.len());
+                let (id, _, _) = contacts.swap_remove(i);
+                m.customer_hung_up(&id);
+                finished += 1;
+            }
+            _ => {
+                let i = rng.random_range(0..contacts.len());
+                let (id, rx, ringing) = &mut contacts[i];
+                while let Ok(ev) = rx.try_recv() {
+                    match ev {
+                        ContactEvent::Offer { agent, .. } => *ringing = Some(agent),
+                        ContactEvent::Cancel { agent, .. } if ringing.as_ref() == Some(&agent) => {
+                            *ringing = None
+                        }
+                        ContactEvent::Connected { agent, .. } => {
+                            // Talk, then either side hangs up.
+                            if rng.random_bool(0.5) {
+                                m.agent_hung_up(&agent);
+                            } else {
+                                m.customer_hung_up(id);
+                            }
+                            *ringing = Some(String::from("done"));
+                        }
+                        ContactEvent::MaxWait
+                        | ContactEvent::NoAgents
+                        | ContactEvent::Failed { .. } => *ringing = Some(String::from("done")),
+                        _ => {}
+                    }
+                }
+                match ringing.clone() {
+                    Some(d) if d == "done" => {
+                        contacts.swap_remove(i);
+                        finished += 1;
+                    }
+                    Some(agent) => match rng.random_range(0..3) {
+                        0 => m.offer_answered(id, &agent),
+                        1 => m.offer_rejected(id, &agent, Rejection::Busy),
+                        _ => {}
+                    },
+                    None => {}
+                }
+            }
+        }
+        m.audit()
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed:#x}, step {step}: {e}"));
+    }
+    // Every remaining contact hangs up: the manager must hold nothing afterwards.
+    for (id, _, _) in contacts.drain(..) {
+        m.customer_hung_up(&id);
+        finished += 1;
+    }
+    assert_eq!(m.audit().await, Ok(0), "seed {seed:#x}");
+    assert!(
+        finished > 50,
+        "the run exercised enough contacts ({finished})"
+    );
+    let stats = m.queue_stats("support").await.expect("queue");
+    let t = &stats.since_start;
+    assert_eq!(t.in_queue, 0);
+    assert_eq!(t.offered, t.answered + t.abandoned + t.overflowed);
+}
