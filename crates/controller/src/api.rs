@@ -16,12 +16,19 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::live::{LiveContact, LiveContacts};
 use crate::registry::Registry;
+use crate::signalling::Signalling;
 
 /// What the API handlers reach.
 #[derive(Clone)]
 pub struct ApiState {
     pub registry: Registry,
+    pub store: Arc<dyn store::Store>,
+    pub live: LiveContacts,
+    /// The Prometheus recorder (absent: `/metrics` answers 404).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub signalling: Signalling,
 }
 
 /// The error body of every failed request.
@@ -62,6 +69,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
 impl From<bandwidth::RegistryError> for ApiError {
     fn from(e: bandwidth::RegistryError) -> ApiError {
         let status = StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -78,21 +91,48 @@ struct ApiDoc;
 
 /// The router with every `/api/v1` endpoint, and its OpenAPI document.
 pub fn router(state: ApiState) -> axum::Router {
+    let state = Arc::new(state);
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(list_media_handlers))
         .routes(routes!(register_media_handler))
         .routes(routes!(update_media_handler))
-        .with_state(Arc::new(state))
+        .routes(routes!(list_contacts))
+        .routes(routes!(list_cdrs))
+        .routes(routes!(get_cdr))
+        .routes(routes!(get_recording))
+        .with_state(state.clone())
         .split_for_parts();
     let api = Arc::new(api);
-    router.route(
-        "/api/v1/openapi.json",
-        axum::routing::get(move || {
-            let api = api.clone();
-            async move { Json((*api).clone()) }
-        }),
-    )
+    let metrics = state.metrics.clone();
+    router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { Json((*api).clone()) }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    match metrics {
+                        Some(m) => (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            m.render(),
+                        )
+                            .into_response(),
+                        None => ApiError::new(StatusCode::NOT_FOUND, "metrics are not enabled")
+                            .into_response(),
+                    }
+                }
+            }),
+        )
 }
 
 /// `GET /api/v1/health`
@@ -216,4 +256,264 @@ async fn update_media_handler(
         .find(|h| h.id == id)
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no media handler {id:?}")))
+}
+
+/// The contacts running now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    responses((status = 200, body = [LiveContact]))
+)]
+async fn list_contacts(State(state): State<Arc<ApiState>>) -> Json<Vec<LiveContact>> {
+    Json(state.live.list())
+}
+
+/// Filters of `GET /api/v1/cdrs`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CdrQuery {
+    /// Arrived at or after (RFC 3339).
+    pub from: Option<String>,
+    /// Arrived before (RFC 3339).
+    pub until: Option<String>,
+    /// Last queue entered.
+    pub queue: Option<String>,
+    /// Agent who answered.
+    pub agent: Option<String>,
+    /// `in_progress` or `ended`.
+    pub status: Option<String>,
+    /// Abandoned or not.
+    pub abandoned: Option<bool>,
+    /// Page size (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// Records to skip.
+    pub offset: Option<u64>,
+}
+
+/// A call record's main row.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CdrView {
+    pub id: String,
+    pub arrived_at: String,
+    pub caller: Option<String>,
+    pub dialed: Option<String>,
+    pub flow: Option<String>,
+    /// `in_progress` or `ended`.
+    pub status: String,
+    pub queue: Option<String>,
+    pub queued_at: Option<String>,
+    pub agent: Option<String>,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// `customer`, `agent` or `system`.
+    pub hangup_by: Option<String>,
+    pub end_reason: Option<String>,
+    pub abandoned: bool,
+    pub disposition: Option<String>,
+    pub media_handler: Option<String>,
+    pub codec: Option<String>,
+    /// The bandwidth manager's explanation of the placement.
+    #[schema(value_type = Object)]
+    pub placement: Option<serde_json::Value>,
+}
+
+/// One flow state a contact entered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PathStepView {
+    pub state: String,
+    pub entered_at: String,
+}
+
+/// An offer to an agent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OfferView {
+    pub agent: String,
+    pub queue: Option<String>,
+    pub offered_at: String,
+    pub result: Option<String>,
+    pub result_at: Option<String>,
+}
+
+/// A recording's index entry.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecordingView {
+    pub id: String,
+    pub contact_id: String,
+    /// `call` or `voicemail`.
+    pub kind: String,
+    pub path: String,
+    pub started_at: String,
+    pub duration_ms: Option<u64>,
+    pub channels: u16,
+    pub sample_rate: u32,
+}
+
+/// A full call record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CdrDetail {
+    #[serde(flatten)]
+    pub contact: CdrView,
+    pub path: Vec<PathStepView>,
+    pub offers: Vec<OfferView>,
+    pub recordings: Vec<RecordingView>,
+}
+
+fn cdr_view(c: store::Contact) -> CdrView {
+    let (media_handler, codec, placement) = match c.media {
+        Some(m) => (
+            Some(m.handler),
+            m.codec,
+            m.explanation.and_then(|x| serde_json::from_str(&x).ok()),
+        ),
+        None => (None, None, None),
+    };
+    CdrView {
+        id: c.id,
+        arrived_at: c.arrived_at.to_string(),
+        caller: c.caller,
+        dialed: c.dialed,
+        flow: c.flow,
+        status: c.status.as_str().into(),
+        queue: c.queue,
+        queued_at: c.queued_at.map(|t| t.to_string()),
+        agent: c.agent,
+        answered_at: c.answered_at.map(|t| t.to_string()),
+        ended_at: c.ended_at.map(|t| t.to_string()),
+        hangup_by: c.hangup_by.map(|p| p.as_str().into()),
+        end_reason: c.end_reason,
+        abandoned: c.abandoned,
+        disposition: c.disposition,
+        media_handler,
+        codec,
+        placement,
+    }
+}
+
+fn recording_view(r: store::Recording) -> RecordingView {
+    RecordingView {
+        id: r.id,
+        contact_id: r.contact_id,
+        kind: r.kind.as_str().into(),
+        path: r.path,
+        started_at: r.started_at.to_string(),
+        duration_ms: r.duration.map(|d| d.as_millis() as u64),
+        channels: r.channels,
+        sample_rate: r.sample_rate,
+    }
+}
+
+fn timestamp(name: &str, value: &Option<String>) -> Result<Option<jiff::Timestamp>, ApiError> {
+    value
+        .as_deref()
+        .map(|v| {
+            v.parse::<jiff::Timestamp>().map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{name}: {v:?} is not an RFC 3339 time: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Call records, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cdrs",
+    params(CdrQuery),
+    responses((status = 200, body = [CdrView]), (status = 400, body = ApiError))
+)]
+async fn list_cdrs(
+    State(state): State<Arc<ApiState>>,
+    axum::extract::Query(q): axum::extract::Query<CdrQuery>,
+) -> Result<Json<Vec<CdrView>>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<store::ContactStatus>()
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))
+        })
+        .transpose()?;
+    let filter = store::ContactFilter {
+        arrived_from: timestamp("from", &q.from)?,
+        arrived_until: timestamp("until", &q.until)?,
+        queue: q.queue,
+        agent: q.agent,
+        status,
+        abandoned: q.abandoned,
+        limit: q.limit.unwrap_or(store::DEFAULT_CONTACT_LIMIT).min(1000),
+        offset: q.offset.unwrap_or(0),
+    };
+    let list = state.store.list_contacts(&filter).await?;
+    Ok(Json(list.into_iter().map(cdr_view).collect()))
+}
+
+/// One call record with its flow path, offers and recordings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cdrs/{id}",
+    params(("id" = String, Path, description = "The contact id")),
+    responses((status = 200, body = CdrDetail), (status = 404, body = ApiError))
+)]
+async fn get_cdr(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<CdrDetail>, ApiError> {
+    let record =
+        state.store.get_contact(&id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no call record {id:?}"))
+        })?;
+    Ok(Json(CdrDetail {
+        contact: cdr_view(record.contact),
+        path: record
+            .path
+            .into_iter()
+            .map(|p| PathStepView {
+                state: p.state,
+                entered_at: p.entered_at.to_string(),
+            })
+            .collect(),
+        offers: record
+            .offers
+            .into_iter()
+            .map(|o| OfferView {
+                agent: o.agent,
+                queue: o.queue,
+                offered_at: o.offered_at.to_string(),
+                result: o.result.map(|r| r.as_str().into()),
+                result_at: o.result_at.map(|t| t.to_string()),
+            })
+            .collect(),
+        recordings: record.recordings.into_iter().map(recording_view).collect(),
+    }))
+}
+
+/// A recording's WAV file.
+#[utoipa::path(
+    get,
+    path = "/api/v1/recordings/{id}",
+    params(("id" = String, Path, description = "The recording id")),
+    responses(
+        (status = 200, description = "The WAV file", content_type = "audio/wav"),
+        (status = 404, body = ApiError)
+    )
+)]
+async fn get_recording(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = state
+        .store
+        .get_recording(&id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no recording {id:?}")))?;
+    let bytes = tokio::fs::read(&rec.path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("recording {id:?} has no readable file here: {e}"),
+        )
+    })?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
 }

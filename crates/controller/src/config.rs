@@ -205,6 +205,10 @@ pub struct RouteConfig {
     /// Contacts on this route may use the bandwidth reserved for priority.
     #[serde(default)]
     pub priority: bool,
+    /// Initial flow variables for contacts on this route, e.g.
+    /// `vars = { hours_override = "open" }` (applied after the flow's own `vars`).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
 }
 
 /// A duration written as `"15s"`, `"5m"`, `"1h30m"`, `"250ms"` or plain seconds.

@@ -5,6 +5,7 @@
 
 mod check;
 mod demo;
+mod run;
 mod settings;
 mod simulate;
 
@@ -24,9 +25,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// The all-in-one: controller + embedded media handlers + SQLite + web UI (the default).
-    Run,
+    Run(run::RunArgs),
     /// The conference controller alone, driving media handlers that run elsewhere.
-    Controller,
+    Controller(run::RunArgs),
     /// One standalone media handler.
     Media(media_handler::MediaArgs),
     /// Validate a configuration and its flows; print every problem with file:line.
@@ -46,7 +47,12 @@ enum BenchCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run) {
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Run(run::RunArgs::from_env()))
+    {
+        Command::Run(args) => run::run(args, true),
+        Command::Controller(args) => run::run(args, false),
         Command::Check(args) => {
             if !check::run(&args) {
                 std::process::exit(1);
@@ -59,6 +65,5 @@ fn main() -> anyhow::Result<()> {
             media_handler::bench::relay(&args)?;
             Ok(())
         }
-        other => anyhow::bail!("`{other:?}` is not built yet"),
     }
 }
