@@ -320,6 +320,9 @@ impl Controller {
         let media_events = MediaEvents::new();
         for h in &handlers {
             let id = registry.add(h.id.as_deref(), &h.url, h.capacity_kbps, h.origin)?;
+            if !registry.refresh(&id).await {
+                tracing::warn!(handler = %id, "media handler does not answer yet");
+            }
             if let Some(client) = registry.client(&id)
                 && !media_events.ensure(&id, &client).await
             {

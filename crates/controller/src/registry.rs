@@ -160,6 +160,22 @@ impl Registry {
             .collect()
     }
 
+    /// Reads a handler's status once, now, so that a handler added at start
+    /// takes calls at once instead of after its first poll; `false` when it
+    /// did not answer.
+    pub async fn refresh(&self, id: &HandlerId) -> bool {
+        let Some(client) = self.client(id) else {
+            return false;
+        };
+        match tokio::time::timeout(POLL_TIMEOUT, client.status()).await {
+            Ok(Ok(status)) => self
+                .manager()
+                .update_status(Instant::now().into_std(), id, status_of(&status))
+                .is_ok(),
+            _ => false,
+        }
+    }
+
     /// The client for a handler.
     pub fn client(&self, id: &HandlerId) -> Option<MediaClient> {
         self.entries().get(id).map(|e| e.client.clone())
@@ -218,12 +234,20 @@ impl Registry {
                 tick.tick().await;
                 let events = registry.manager().tick(Instant::now().into_std());
                 for e in events {
-                    tracing::warn!(
-                        handler = %e.handler,
-                        from = e.from.as_str(),
-                        to = e.to.as_str(),
-                        "media handler state changed"
-                    );
+                    if e.to == bandwidth::HandlerState::Down {
+                        tracing::warn!(
+                            handler = %e.handler,
+                            from = e.from.as_str(),
+                            "media handler down"
+                        );
+                    } else {
+                        tracing::info!(
+                            handler = %e.handler,
+                            from = e.from.as_str(),
+                            to = e.to.as_str(),
+                            "media handler state changed"
+                        );
+                    }
                 }
             }
         })
