@@ -3,6 +3,7 @@
 //! With no subcommand it runs the all-in-one (`switchboard run`): the
 //! conference controller with embedded media handlers and the bundled demo.
 
+mod bench_sip;
 mod check;
 mod demo;
 mod run;
@@ -43,6 +44,8 @@ enum Command {
 enum BenchCommand {
     /// Relay G.711 calls through a media handler (and rtpengine) and print CPU, loss, latency.
     Relay(media_handler::bench::RelayArgs),
+    /// SIP calls per second against `switchboard run` (and Kamailio as a ceiling).
+    Sip(bench_sip::SipArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Simulate(args) => simulate::run(&args),
         Command::Media(args) => Ok(media_handler::run(args)?),
+        Command::Bench(BenchCommand::Sip(args)) => bench_sip::run(&args),
         Command::Bench(BenchCommand::Relay(args)) => {
             media_handler::bench::relay(&args)?;
             Ok(())
