@@ -281,7 +281,15 @@ impl Batch {
     /// Receive up to `capacity()` datagrams from non-blocking `fd` without waiting; returns
     /// how many arrived (0 when none).
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        let n = self.bufs.len();
+        self.recv_up_to(fd, self.bufs.len())
+    }
+
+    /// Receive up to `n` datagrams (at most the capacity). With `n == 1` the kernel does not
+    /// look for a second datagram, which saves a failed attempt when (as on a leg socket with
+    /// one packet per 20 ms) there rarely is one; a level-triggered epoll reports the socket
+    /// again if more is queued.
+    pub fn recv_up_to(&mut self, fd: RawFd, n: usize) -> io::Result<usize> {
+        let n = n.clamp(1, self.bufs.len());
         self.prepare(n, true);
         // SAFETY: `hdrs[..n]` are initialised msghdrs whose buffers and address storage are
         // valid and writable for the sizes given; the timeout pointer may be null.
@@ -306,6 +314,52 @@ impl Batch {
             self.lens[i] = self.hdrs[i].msg_len as usize;
         }
         Ok(r)
+    }
+
+    /// Receive one datagram into buffer 0 with `recvfrom` (cheaper than a one-message
+    /// recvmmsg: no message header to copy in); returns whether one arrived.
+    pub fn recv_one(&mut self, fd: RawFd) -> io::Result<bool> {
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: buffer 0 is valid and writable for BUF_SIZE bytes; the address storage is
+        // valid and writable for `len` bytes, and `len` is updated by the kernel.
+        let r = unsafe {
+            libc::recvfrom(
+                fd,
+                self.bufs[0].as_mut_ptr().cast(),
+                BUF_SIZE,
+                libc::MSG_DONTWAIT,
+                (&mut self.addrs[0] as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            };
+        }
+        self.lens[0] = r as usize;
+        Ok(true)
+    }
+
+    /// Send the first `len` bytes of buffer `i` to `to` with `sendto`; returns whether the
+    /// kernel took it.
+    pub fn send_one(&mut self, fd: RawFd, i: usize, len: usize, to: SocketAddr) -> bool {
+        let addr_len = to_sockaddr(&to, &mut self.addrs[i]);
+        // SAFETY: buffer `i` is valid for `len` (≤ BUF_SIZE) bytes and the address storage
+        // holds a sockaddr of `addr_len` bytes.
+        let r = unsafe {
+            libc::sendto(
+                fd,
+                self.bufs[i].as_ptr().cast(),
+                len.min(BUF_SIZE),
+                libc::MSG_DONTWAIT,
+                (&self.addrs[i] as *const libc::sockaddr_storage).cast(),
+                addr_len,
+            )
+        };
+        r >= 0
     }
 
     /// Send datagrams `0..n` (set with [`Batch::set`]) from `fd`; returns how many the kernel
@@ -340,6 +394,9 @@ impl Batch {
     /// Send the given received buffers (by index, each with its destination and length) from
     /// `fd` in one sendmmsg call where possible; returns how many were handed to the kernel.
     pub fn send_indexed(&mut self, fd: RawFd, items: &[(usize, SocketAddr, usize)]) -> usize {
+        if let [(i, to, len)] = items {
+            return usize::from(self.send_one(fd, *i, *len, *to));
+        }
         let n = items.len().min(self.bufs.len());
         for (j, &(i, to, len)) in items[..n].iter().enumerate() {
             // The source address of a received datagram is no longer needed: reuse its slot.

@@ -260,8 +260,11 @@ impl Loop {
             return;
         };
         let fd = s.rtp.as_raw_fd();
-        let n = match self.batch.recv(fd) {
-            Ok(n) => n,
+        // One datagram per readiness: a leg socket carries one packet per packet time, so a
+        // batch receive would mostly find nothing more; if more is queued, the
+        // level-triggered epoll reports the socket again at once.
+        let n = match self.batch.recv_one(fd) {
+            Ok(got) => usize::from(got),
             Err(_) => {
                 // An ICMP error from an earlier send surfaces here; it is not data.
                 return;

@@ -10,11 +10,23 @@ use media_handler::pool::PortRange;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_sessions_leave_the_pool_full() {
-    let (h, _dir) = handler(23_600, |c| c.rtp_ports = PortRange { first: 23_600, last: 23_727 }).await;
+    let (h, _dir) = handler(23_600, |c| {
+        c.rtp_ports = PortRange {
+            first: 23_600,
+            last: 23_727,
+        }
+    })
+    .await;
     let c = h.client();
     let total = c.status().await.expect("status").ports_total;
     assert_eq!(total, 64);
-    let g722 = Codec { name: "G722".into(), payload_type: 9, clock_rate: 8000, channels: 1, fmtp: None };
+    let g722 = Codec {
+        name: "G722".into(),
+        payload_type: 9,
+        clock_rate: 8000,
+        channels: 1,
+        fmtp: None,
+    };
     let workers: Vec<_> = (0..8u32)
         .map(|w| {
             let c = c.clone();
@@ -22,22 +34,42 @@ async fn ten_thousand_sessions_leave_the_pool_full() {
             tokio::spawn(async move {
                 for k in 0..1250u32 {
                     let s = session(&c, vec![ServiceType::Route, ServiceType::Record]).await;
-                    let a = c.add_leg(s.id, &leg(None, vec![pcmu()], Some(101))).await.expect("leg a");
-                    let b = c.add_leg(s.id, &leg(None, vec![pcma()], None)).await.expect("leg b");
-                    c.create_route(s.id, &CreateRoute { a: a.id, b: b.id }).await.expect("route");
+                    let a = c
+                        .add_leg(s.id, &leg(None, vec![pcmu()], Some(101)))
+                        .await
+                        .expect("leg a");
+                    let b = c
+                        .add_leg(s.id, &leg(None, vec![pcma()], None))
+                        .await
+                        .expect("leg b");
+                    c.create_route(s.id, &CreateRoute { a: a.id, b: b.id })
+                        .await
+                        .expect("route");
                     match (w + k) % 50 {
                         // A leg that fails after its ports were taken.
                         0 => {
-                            let err = c.add_leg(s.id, &leg(None, vec![g722.clone()], None)).await.expect_err("G.722");
-                            assert_eq!(err.api_error().expect("api").error, ErrorCode::UnsupportedCodec);
+                            let err = c
+                                .add_leg(s.id, &leg(None, vec![g722.clone()], None))
+                                .await
+                                .expect_err("G.722");
+                            assert_eq!(
+                                err.api_error().expect("api").error,
+                                ErrorCode::UnsupportedCodec
+                            );
                         }
                         // A leg removed on its own.
                         1 => c.remove_leg(s.id, b.id).await.expect("remove leg"),
                         // A recording finalized by the delete.
                         2 => {
-                            c.start_recording(s.id, &StartRecording { source: RecordSource::Leg { leg: a.id }, path: None })
-                                .await
-                                .expect("record");
+                            c.start_recording(
+                                s.id,
+                                &StartRecording {
+                                    source: RecordSource::Leg { leg: a.id },
+                                    path: None,
+                                },
+                            )
+                            .await
+                            .expect("record");
                         }
                         _ => {}
                     }
@@ -55,7 +87,9 @@ async fn ten_thousand_sessions_leave_the_pool_full() {
     // And they are usable: 64 legs fit again.
     let s = session(&c, vec![ServiceType::Route]).await;
     for _ in 0..64 {
-        c.add_leg(s.id, &leg(None, vec![pcmu()], None)).await.expect("a pair is free");
+        c.add_leg(s.id, &leg(None, vec![pcmu()], None))
+            .await
+            .expect("a pair is free");
     }
     h.shutdown().await;
 }

@@ -183,6 +183,8 @@ pub(crate) struct Leg {
     pub dest_rtcp: Option<SocketAddr>,
     pub latched_rtp: Option<SocketAddr>,
     pub latched_rtcp: Option<SocketAddr>,
+    /// Bit `pt` set: payload type `pt` was negotiated (codecs and telephone-event).
+    pub pt_mask: u128,
     // Sending.
     pub seq: CallSequence,
     pub encoder: Option<Box<dyn AudioCodec>>,
@@ -244,6 +246,7 @@ impl Leg {
             dest_rtcp,
             latched_rtp: None,
             latched_rtcp: None,
+            pt_mask: 0,
             seq,
             encoder,
             send_pt,
@@ -271,6 +274,7 @@ impl Leg {
             cfg,
         };
         leg.refresh_inband();
+        leg.refresh_pt_mask();
         Ok(leg)
     }
 
@@ -299,8 +303,19 @@ impl Leg {
     }
 
     pub fn accepts_pt(&self, pt: u8) -> bool {
-        self.cfg.telephone_event_pt == Some(pt)
-            || self.cfg.codecs.iter().any(|c| c.payload_type == pt)
+        pt < 128 && self.pt_mask & (1u128 << pt) != 0
+    }
+
+    /// Recompute the set of payload types the leg accepts.
+    fn refresh_pt_mask(&mut self) {
+        let mut mask = 0u128;
+        for c in &self.cfg.codecs {
+            mask |= 1u128 << (c.payload_type & 0x7F);
+        }
+        if let Some(te) = self.cfg.telephone_event_pt {
+            mask |= 1u128 << (te & 0x7F);
+        }
+        self.pt_mask = mask;
     }
 
     pub fn decoder(&mut self, pt: u8) -> Option<&mut Box<dyn AudioCodec>> {
@@ -372,6 +387,7 @@ impl Leg {
         self.acc_source = None;
         self.cfg = cfg;
         self.refresh_inband();
+        self.refresh_pt_mask();
         Ok(())
     }
 

@@ -945,3 +945,78 @@ mod garbage {
         }
     }
 }
+
+#[test]
+fn hold_stops_sending_to_a_leg_and_unhold_resumes_the_same_stream() {
+    let t0 = Instant::now();
+    let mut e = Engine::new(18, EngineConfig::default());
+    let (a, b) = two_legs(&mut e, t0, vec![pcmu()], vec![pcmu()]);
+    e.route(t0, RouteId(1), S, LegId(1), LegId(2))
+        .expect("route");
+    let ms = |k: u64| t0 + Duration::from_millis(20 * k);
+    let (first, _, _) = feed(
+        &mut e,
+        ms(0),
+        a,
+        addr(4000),
+        &packet(0, 1, 0, 7, false, &[1; 160]),
+    )
+    .expect("relayed");
+    // b's phone holds (a=sendonly): the handler answers recvonly toward b.
+    let hold = LegUpdate {
+        direction: Some(Direction::RecvOnly),
+        ..LegUpdate::default()
+    };
+    e.update_leg(ms(1), LegId(2), hold).expect("hold");
+    assert!(
+        feed(
+            &mut e,
+            ms(1),
+            a,
+            addr(4000),
+            &packet(0, 2, 160, 7, false, &[1; 160])
+        )
+        .is_none(),
+        "nothing to b on hold"
+    );
+    assert!(
+        feed(
+            &mut e,
+            ms(1),
+            b,
+            addr(5000),
+            &packet(0, 1, 0, 8, false, &[2; 160])
+        )
+        .is_some(),
+        "b still heard"
+    );
+    let unhold = LegUpdate {
+        direction: Some(Direction::SendRecv),
+        ..LegUpdate::default()
+    };
+    e.update_leg(ms(5), LegId(2), unhold).expect("unhold");
+    let (back, _, _) = feed(
+        &mut e,
+        ms(5),
+        a,
+        addr(4000),
+        &packet(0, 6, 800, 7, false, &[1; 160]),
+    )
+    .expect("relayed");
+    let (h0, h1) = (
+        RtpHeader::parse(&first).expect("valid"),
+        RtpHeader::parse(&back).expect("valid"),
+    );
+    assert_eq!(h1.ssrc, h0.ssrc);
+    assert_eq!(
+        h1.sequence,
+        h0.sequence.wrapping_add(1),
+        "no gap across the hold"
+    );
+    assert_eq!(
+        h1.timestamp,
+        h0.timestamp.wrapping_add(800),
+        "timestamps follow the 100 ms on hold"
+    );
+    assert!(h1.marker, "a new talkspurt after the hold");
+}

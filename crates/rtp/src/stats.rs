@@ -90,9 +90,10 @@ impl ReceptionStats {
         }
         self.received += 1;
         // Jitter (A.8): transit time difference in RTP units.
-        let arrival = (now.saturating_duration_since(epoch).as_nanos()
-            * u128::from(self.clock_rate)
-            / 1_000_000_000) as i64;
+        // Microsecond resolution in 64-bit arithmetic (no 128-bit division on the packet
+        // path); it overflows only after years at 90 kHz.
+        let micros = now.saturating_duration_since(epoch).as_micros() as u64;
+        let arrival = (micros.wrapping_mul(u64::from(self.clock_rate)) / 1_000_000) as i64;
         let transit = arrival - i64::from(timestamp);
         if let Some(prev) = self.last_transit {
             // Timestamps wrap at 2^32: take the difference modulo 2^32 as a signed value.
