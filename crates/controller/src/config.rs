@@ -69,6 +69,15 @@ pub struct SipConfig {
     /// The `Retry-After` (seconds) sent with an overload `503`.
     #[serde(default = "default_retry_after")]
     pub retry_after: u32,
+    /// Calls being set up at once (INVITE received, no final answer yet)
+    /// before new ones get `503`: a backlog here means the media handlers or
+    /// the store cannot keep up, and refusing early keeps the calls already
+    /// admitted healthy.
+    #[serde(default = "default_max_setups")]
+    pub max_setups: usize,
+    /// Call-record writes waiting for the store before new calls get `503`.
+    #[serde(default = "default_max_record_backlog")]
+    pub max_record_backlog: usize,
 }
 
 /// `[http]`
@@ -584,6 +593,8 @@ impl Default for SipConfig {
             advertise: None,
             max_calls: default_max_calls(),
             retry_after: default_retry_after(),
+            max_setups: default_max_setups(),
+            max_record_backlog: default_max_record_backlog(),
         }
     }
 }
@@ -627,6 +638,12 @@ fn default_domain() -> String {
 }
 fn default_max_calls() -> usize {
     1000
+}
+fn default_max_setups() -> usize {
+    200
+}
+fn default_max_record_backlog() -> usize {
+    20_000
 }
 fn default_retry_after() -> u32 {
     5

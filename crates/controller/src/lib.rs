@@ -366,19 +366,21 @@ impl Controller {
         let seed = u64::from_le_bytes(os_random().map_err(StartError::Rng)?);
         let secret = os_random().map_err(StartError::Rng)?;
         tracing::info!(seed, "SIP endpoint seed");
+        let (drain, drain_wait) = records::drain();
         let sig_config = SignallingConfig {
             host: host.clone(),
             port,
             realm: config.sip.domain.clone(),
             max_calls: config.sip.max_calls,
             retry_after: config.sip.retry_after,
+            max_setups: config.sip.max_setups,
+            record_backlog: (drain.backlog(), config.sip.max_record_backlog),
             seed,
             secret,
             passwords: Arc::new(passwords),
             user_agent: format!("Switchboard/{}", env!("CARGO_PKG_VERSION")),
         };
         let (signalling, inbox) = Signalling::channel();
-        let (drain, drain_wait) = records::drain();
         let live = LiveContacts::default();
         let start_ms = jiff::Timestamp::now().as_millisecond();
         let context = Arc::new(CallContext {

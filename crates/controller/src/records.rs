@@ -12,6 +12,7 @@
 //! all of them are gone, i.e. every queued write has been attempted.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -28,10 +29,30 @@ enum Write {
     End(ContactEnd),
 }
 
-/// Tracks the writer tasks so shutdown can wait for them.
+/// Tracks the writer tasks so shutdown can wait for them, and counts the
+/// writes queued and not yet done (the store's backlog).
 #[derive(Clone)]
 pub struct Drain {
     guard: mpsc::Sender<()>,
+    backlog: Backlog,
+}
+
+/// Writes queued for the store and not yet done; cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct Backlog(Arc<AtomicUsize>);
+
+impl Backlog {
+    /// How many writes wait.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drain {
+    /// The backlog counter of every writer.
+    pub fn backlog(&self) -> Backlog {
+        self.backlog.clone()
+    }
 }
 
 /// Waits for every [`Drain`] clone to be dropped.
@@ -42,7 +63,13 @@ pub struct DrainWait {
 /// A drain guard and the means to wait for all its clones.
 pub fn drain() -> (Drain, DrainWait) {
     let (guard, rx) = mpsc::channel(1);
-    (Drain { guard }, DrainWait { rx })
+    (
+        Drain {
+            guard,
+            backlog: Backlog::default(),
+        },
+        DrainWait { rx },
+    )
 }
 
 impl DrainWait {
@@ -57,6 +84,7 @@ impl DrainWait {
 /// One contact's call record writer.
 pub struct Records {
     tx: mpsc::UnboundedSender<Write>,
+    backlog: Backlog,
 }
 
 impl Records {
@@ -64,7 +92,10 @@ impl Records {
     pub fn start(store: Arc<dyn Store>, drain: &Drain, create: NewContact) -> Records {
         let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
         let guard = drain.guard.clone();
+        let backlog = drain.backlog.clone();
+        let done = backlog.clone();
         let id = create.id.clone();
+        backlog.0.fetch_add(1, Ordering::Relaxed);
         // Invariant: the receiver lives in the task below until the sender is dropped.
         let _ = tx.send(Write::Create(create));
         tokio::spawn(async move {
@@ -84,17 +115,20 @@ impl Records {
                     ),
                     Write::End(e) => ("end", store.end_contact(&id, e).await),
                 };
+                done.0.fetch_sub(1, Ordering::Relaxed);
                 if let Err(e) = result {
                     tracing::warn!(contact = %id, what, error = %e, "call record write failed");
                 }
             }
         });
-        Records { tx }
+        Records { tx, backlog }
     }
 
     fn push(&self, w: Write) {
         // The writer only stops when this sender is dropped.
-        let _ = self.tx.send(w);
+        if self.tx.send(w).is_ok() {
+            self.backlog.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A flow state entered.

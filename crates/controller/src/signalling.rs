@@ -19,9 +19,11 @@
 //! Inline (cheap, and nothing else needs them): `REGISTER` (the registrar, with
 //! digest credentials from the configured agents), `OPTIONS` (`200`), other
 //! out-of-dialog methods (`405`), in-dialog `INFO`/`OPTIONS`/`NOTIFY` (`200`)
-//! and the rest (`501`), and admission of a new INVITE: while shutting down, or
-//! with `sip.max_calls` contacts already running, it is refused with `503` and
-//! `Retry-After` before any work is done for it.
+//! and the rest (`501`), and admission of a new INVITE: while shutting down,
+//! with `sip.max_calls` contacts already running, with `sip.max_setups` calls
+//! still being set up (the media handlers or the store fall behind), or with
+//! `sip.max_record_backlog` call-record writes waiting, it is refused with
+//! `503` and `Retry-After` before any work is done for it.
 //!
 //! Forwarded: everything about an admitted call goes to its contact task over
 //! that call's channel ([`SipEvent`]), found through three maps kept here:
@@ -251,6 +253,10 @@ pub struct SignallingConfig {
     pub max_calls: usize,
     /// `Retry-After` of the overload `503`.
     pub retry_after: u32,
+    /// Calls in setup (no final response to their INVITE yet) before `503`.
+    pub max_setups: usize,
+    /// The store's backlog, and how much of it is too much (then `503`).
+    pub record_backlog: (crate::records::Backlog, usize),
     /// Seed of the endpoint's RNG (tags, branches, Call-IDs).
     pub seed: u64,
     /// The digest nonce key (from the OS RNG).
@@ -356,6 +362,7 @@ impl SigInbox {
             calls,
             config,
             entries: HashMap::new(),
+            setups: std::collections::HashSet::new(),
             by_server_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             by_client_tx: HashMap::new(),
@@ -383,6 +390,8 @@ struct Task {
     calls: Arc<dyn CallHandler>,
     config: SignallingConfig,
     entries: HashMap<CallKey, Entry>,
+    /// Calls whose INVITE has no final response yet.
+    setups: std::collections::HashSet<CallKey>,
     by_server_tx: HashMap<ServerTxId, CallKey>,
     by_dialog: HashMap<DialogId, CallKey>,
     by_client_tx: HashMap<ClientTxId, CallKey>,
@@ -527,6 +536,7 @@ impl Task {
             },
             Event::Cancelled { tx } => {
                 if let Some(key) = self.by_server_tx.get(&tx).copied() {
+                    self.setups.remove(&key);
                     self.forward(key, SipEvent::Cancelled);
                 }
             }
@@ -629,7 +639,11 @@ impl Task {
 
     fn on_invite(&mut self, tx: ServerTxId, request: Request, flow: Flow) {
         let now = Instant::now();
-        if self.shutting_down || self.entries.len() >= self.config.max_calls {
+        let (backlog, max_backlog) = &self.config.record_backlog;
+        let overloaded = self.entries.len() >= self.config.max_calls
+            || self.setups.len() >= self.config.max_setups
+            || backlog.get() >= *max_backlog;
+        if self.shutting_down || overloaded {
             metrics::call_refused("overload");
             let _ = self
                 .endpoint
@@ -656,6 +670,7 @@ impl Task {
                     },
                 );
                 self.by_server_tx.insert(tx, key);
+                self.setups.insert(key);
                 self.active.send_replace(self.entries.len());
                 metrics::calls_active(self.entries.len() as f64);
             }
@@ -682,6 +697,14 @@ impl Task {
                 reply,
                 done,
             } => {
+                let setup_over = reply.status.is_final()
+                    && self
+                        .entries
+                        .get(&call)
+                        .is_some_and(|e| e.server_txs.first() == Some(&tx));
+                if setup_over {
+                    self.setups.remove(&call);
+                }
                 let result = self.respond(now, tx, reply);
                 if let Ok(Some(d)) = &result {
                     self.by_dialog.insert(*d, call);
@@ -723,6 +746,7 @@ impl Task {
                 let _ = done.send(bindings);
             }
             SigCommand::Ended { call } => {
+                self.setups.remove(&call);
                 if let Some(entry) = self.entries.remove(&call) {
                     for tx in entry.server_txs {
                         self.by_server_tx.remove(&tx);

@@ -44,7 +44,19 @@ pub struct Switchboard {
     pub sip_port: u16,
     pub http: SocketAddr,
     pub data: PathBuf,
+    args: Vec<String>,
     _dir: tempfile::TempDir,
+}
+
+fn spawn(args: &[String], http: SocketAddr) -> Process {
+    let mut process = Process::spawn(
+        "switchboard",
+        Path::new(env!("CARGO_BIN_EXE_switchboard")),
+        args,
+        &[("RUST_LOG", "info,controller=debug")],
+    );
+    process.wait_http(http, "/api/v1/health", Duration::from_secs(30));
+    process
 }
 
 impl Switchboard {
@@ -119,20 +131,21 @@ vars = {{ hours_override = "open" }}
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut process = Process::spawn(
-            "switchboard",
-            Path::new(env!("CARGO_BIN_EXE_switchboard")),
-            &args,
-            &[("RUST_LOG", "info,controller=debug")],
-        );
-        process.wait_http(http, "/api/v1/health", Duration::from_secs(30));
         Switchboard {
-            process,
+            process: spawn(&args, http),
             sip_port,
             http,
             data,
+            args,
             _dir: dir,
         }
+    }
+
+    /// Starts the binary again on the same configuration and data (after
+    /// it stopped or was killed).
+    pub fn restart(&mut self) {
+        assert!(!self.process.is_running(), "stop it first");
+        self.process = spawn(&self.args, self.http);
     }
 
     /// `127.0.0.1:<sip port>`, sipp's target.
@@ -328,3 +341,68 @@ pub fn tone_pcap(seconds: f64) -> Vec<u8> {
         1_700_000_000.0,
     ))
 }
+
+/// A caller that answers nothing but the flow: INVITE (PCMU + telephone-event),
+/// ACK, plays `caller.pcap` if present, then waits (up to 60 s) for the
+/// far end's BYE and answers it.
+pub const CALLER_UNTIL_BYE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller until BYE">
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:+15550199@[local_ip]:[local_port]>;tag=[pid]w[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=c 1 1 IN IP4 [media_ip]
+      s=-
+      c=IN IP4 [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true" />
+  <recv response="200" rrs="true" />
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:+15550199@[local_ip]:[local_port]>;tag=[pid]w[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="BYE" timeout="60000" />
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"#;
