@@ -181,7 +181,9 @@ struct Media {
 }
 
 struct ActiveRecording {
-    op: OpId,
+    /// The flow's record operation; `None` for a call recording started when an agent
+    /// was connected (the flow does not wait for it).
+    op: Option<OpId>,
     id: String,
     handler_id: RecordingId,
     stopping: bool,
@@ -196,6 +198,8 @@ enum Purpose {
         entry: OpId,
         agent: String,
         result: mpsc::UnboundedSender<OfferResult>,
+        /// Record once bridged (stereo: customer left, agent right).
+        record: bool,
     },
 }
 
@@ -211,6 +215,9 @@ enum OutState {
 
 struct Outbound {
     purpose: Purpose,
+    /// Customer ↔ this leg is routed on the handler (an agent's leg waits for the
+    /// queue's confirmation after its 200).
+    bridged: Option<media_api::RouteId>,
     leg: Leg,
     offer: SessionDescription,
     local: LocalSession,
@@ -811,9 +818,14 @@ impl Call {
             Command::Dequeue { entry } => {
                 if self.queued == Some(entry) {
                     self.queued = None;
-                    self.cx
-                        .queues
-                        .dequeue(&self.id, entry, DequeueReason::FlowLeft);
+                    // The flow leaves its queue state when the caller hangs up, too: that
+                    // is an abandon for the queue's statistics, not a withdrawal.
+                    let reason = if matches!(self.customer, Customer::Gone) {
+                        DequeueReason::CallerHungUp
+                    } else {
+                        DequeueReason::FlowLeft
+                    };
+                    self.cx.queues.dequeue(&self.id, entry, reason);
                 }
             }
             Command::Transfer { transfer, uri } => self.transfer(transfer, uri).await,
@@ -986,7 +998,7 @@ impl Call {
                     sample_rate: 8000,
                 });
                 self.recording = Some(ActiveRecording {
-                    op: record,
+                    op: Some(record),
                     id,
                     handler_id: r.id,
                     stopping: false,
@@ -1007,7 +1019,7 @@ impl Call {
         let (Some(m), Some(r)) = (&self.media, &mut self.recording) else {
             return;
         };
-        if r.op != record || r.stopping {
+        if r.op != Some(record) || r.stopping {
             return;
         }
         r.stopping = true;
@@ -1182,6 +1194,7 @@ impl Call {
         self.set_state("transferring");
         self.outbound = Some(Outbound {
             purpose,
+            bridged: None,
             leg,
             offer,
             local,
@@ -1319,8 +1332,36 @@ impl Call {
             direction: Some(media_direction(stream.direction)),
             ..UpdateLeg::default()
         };
+        if let Err(e) = m.client.update_leg(m.session, ob.leg.id, &update).await {
+            self.cx.sig.send(SigCommand::Bye { dialog });
+            self.outbound_cleanup(&ob).await;
+            self.outbound_failed(ob.purpose, &format!("leg: {e}"), OfferResult::Failed(500));
+            return;
+        }
+        ob.state = OutState::Connected(dialog);
+        if let Purpose::Agent { result, agent, .. } = &ob.purpose {
+            // The queue decides who gets the contact (ring all, an offer withdrawn while
+            // the 200 was on its way): bridge on its `Connected`, hang up on its `Cancel`.
+            tracing::info!(%dialog, %agent, "agent answered; waiting for the queue");
+            let _ = result.send(OfferResult::Answered);
+            self.outbound = Some(ob);
+            return;
+        }
+        self.bridge(ob).await;
+    }
+
+    /// Routes customer ↔ the answered outbound leg (the music stops on the same call
+    /// sequence: one SSRC, no gap) and tells the flow.
+    async fn bridge(&mut self, mut ob: Outbound) {
+        let OutState::Connected(dialog) = ob.state else {
+            return;
+        };
+        // Invariant: `dial` only runs with media.
+        let m = self
+            .media
+            .as_ref()
+            .expect("dialled legs exist only with media");
         let routed = async {
-            m.client.update_leg(m.session, ob.leg.id, &update).await?;
             let _ = m.client.stop_play(m.session, m.leg.id).await;
             m.client
                 .create_route(
@@ -1333,18 +1374,21 @@ impl Call {
                 .await
         }
         .await;
-        if let Err(e) = routed {
-            self.cx.sig.send(SigCommand::Bye { dialog });
-            self.outbound_cleanup(&ob).await;
-            self.outbound_failed(ob.purpose, &format!("route: {e}"), OfferResult::Failed(500));
-            return;
-        }
+        let route = match routed {
+            Ok(r) => r,
+            Err(e) => {
+                self.cx.sig.send(SigCommand::Bye { dialog });
+                self.outbound_cleanup(&ob).await;
+                self.outbound_failed(ob.purpose, &format!("route: {e}"), OfferResult::Failed(500));
+                return;
+            }
+        };
+        ob.bridged = Some(route.id);
         self.current_play = None;
         self.set_services(|s| {
             s.route = true;
             s.play = false;
         });
-        ob.state = OutState::Connected(dialog);
         self.set_state("bridged");
         tracing::info!(%dialog, "connected");
         match &ob.purpose {
@@ -1356,17 +1400,158 @@ impl Call {
             Purpose::Agent {
                 entry,
                 agent,
-                result,
+                record,
+                ..
             } => {
-                let _ = result.send(OfferResult::Answered);
                 let event = flow::Event::AgentConnected {
                     entry: *entry,
                     agent: agent.clone(),
                 };
+                let (record, agent_leg) = (*record, ob.leg.id);
                 self.queued = None;
                 self.outbound = Some(ob);
+                if record {
+                    self.record_call(agent_leg).await;
+                }
                 self.feed(event);
             }
+        }
+    }
+
+    /// Records customer (left) and agent (right) as a stereo WAV until the call ends.
+    async fn record_call(&mut self, agent_leg: media_api::LegId) {
+        let Some(m) = &self.media else {
+            return;
+        };
+        if self.recording.is_some() {
+            return;
+        }
+        self.recordings += 1;
+        let id = format!("{}-{}", self.id, self.recordings);
+        let started = Timestamp::now();
+        let req = StartRecording {
+            source: RecordSource::Stereo {
+                left: m.leg.id,
+                right: agent_leg,
+            },
+            path: Some(format!("{id}.wav")),
+        };
+        match m.client.start_recording(m.session, &req).await {
+            Ok(r) => {
+                self.records.add_recording(store::Recording {
+                    id: id.clone(),
+                    contact_id: self.id.clone(),
+                    kind: RecordingKind::Call,
+                    path: r.path.clone(),
+                    started_at: started,
+                    duration: None,
+                    channels: 2,
+                    sample_rate: 8000,
+                });
+                self.recording = Some(ActiveRecording {
+                    op: None,
+                    id,
+                    handler_id: r.id,
+                    stopping: false,
+                });
+                self.set_services(|s| s.record = true);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start the call recording"),
+        }
+    }
+
+    /// The queue's word on the agent leg.
+    async fn on_agent_leg(&mut self, agent: &str, confirm: bool) {
+        let ours = matches!(
+            &self.outbound,
+            Some(Outbound { purpose: Purpose::Agent { agent: a, .. }, .. }) if a == agent
+        );
+        if !ours {
+            tracing::debug!(%agent, confirm, "queue event for an agent leg we do not have");
+            return;
+        }
+        // Invariant: `ours` checked that the outbound leg exists.
+        let ob = self.outbound.take().expect("checked above");
+        match (&ob.state, confirm) {
+            (OutState::Connected(_), true) if ob.bridged.is_none() => self.bridge(ob).await,
+            (OutState::Ringing { tx, .. }, false) => {
+                // CANCEL and free the slot at once: the queue may offer the next agent
+                // now. The 487 finds no outbound leg and is dropped; a 200 crossing the
+                // CANCEL is hung up (`on_outbound_response`).
+                self.cx.sig.send(SigCommand::Cancel { tx: *tx });
+                self.outbound_cleanup(&ob).await;
+            }
+            (OutState::Connected(dialog), false) => {
+                tracing::info!(%agent, "the queue took the contact back: hanging the agent up");
+                self.cx.sig.send(SigCommand::Bye { dialog: *dialog });
+                self.outbound_cleanup(&ob).await;
+                if ob.bridged.is_some() {
+                    self.hangup_customer(
+                        Reply::status(StatusCode::TEMPORARILY_UNAVAILABLE),
+                        Party::System,
+                        "agent withdrawn",
+                    );
+                }
+            }
+            _ => self.outbound = Some(ob),
+        }
+    }
+
+    /// The agent's desktop put the call on hold (music to the customer) or resumed it.
+    async fn agent_hold(&mut self, agent: &str, hold: bool) {
+        let (Some(m), Some(ob)) = (&self.media, &mut self.outbound) else {
+            return;
+        };
+        if !matches!(&ob.purpose, Purpose::Agent { agent: a, .. } if a == agent) {
+            return;
+        }
+        if hold {
+            let Some(route) = ob.bridged else { return };
+            if let Err(e) = m.client.delete_route(m.session, route).await {
+                tracing::warn!(error = %e, "hold: route not removed");
+                return;
+            }
+            ob.bridged = None;
+            let music = self.cx.prompts.join("hold-music.wav");
+            let source = if music.exists() {
+                PlaySource::File {
+                    path: music.display().to_string(),
+                }
+            } else {
+                PlaySource::Tone {
+                    tone: Tone::Ringback,
+                    duration_ms: None,
+                }
+            };
+            let req = media_api::Play {
+                source,
+                looped: true,
+                mode: PlayMode::Replace,
+            };
+            if let Err(e) = m.client.play(m.session, m.leg.id, &req).await {
+                tracing::warn!(error = %e, "hold music");
+            }
+            self.set_state("on_hold");
+        } else {
+            if ob.bridged.is_some() {
+                return;
+            }
+            let _ = m.client.stop_play(m.session, m.leg.id).await;
+            match m
+                .client
+                .create_route(
+                    m.session,
+                    &CreateRoute {
+                        a: m.leg.id,
+                        b: ob.leg.id,
+                    },
+                )
+                .await
+            {
+                Ok(r) => ob.bridged = Some(r.id),
+                Err(e) => tracing::warn!(error = %e, "unhold: route not restored"),
+            }
+            self.set_state("bridged");
         }
     }
 
@@ -1404,6 +1589,7 @@ impl Call {
             entry,
             agent: offer.agent,
             result: offer.result,
+            record: offer.record,
         };
         if let Err((purpose, reason)) = self
             .dial(purpose, offer.target, Some(offer.flow), offer.ring_timeout)
@@ -1704,14 +1890,16 @@ impl Call {
                 self.records.finish_recording(&r.id, duration);
                 tracing::info!(recording = %r.id, ms = duration_ms, "recording stored");
                 self.set_services(|s| s.record = false);
-                self.feed(flow::Event::RecordingFinished {
-                    record: r.op,
-                    recording: flow::Recording {
-                        id: r.id,
-                        path,
-                        duration,
-                    },
-                });
+                if let Some(op) = r.op {
+                    self.feed(flow::Event::RecordingFinished {
+                        record: op,
+                        recording: flow::Recording {
+                            id: r.id,
+                            path,
+                            duration,
+                        },
+                    });
+                }
             }
             media_api::Event::RtpTimeout {
                 leg_id, silent_ms, ..
@@ -1751,6 +1939,23 @@ impl Call {
                     estimated_wait,
                 }),
                 QueueEvent::Offer { entry, offer } => self.offer(entry, *offer).await,
+                QueueEvent::Connected { agent, .. } => self.on_agent_leg(&agent, true).await,
+                QueueEvent::Cancel { agent, .. } => self.on_agent_leg(&agent, false).await,
+                QueueEvent::HangUp { agent } => {
+                    let ours = matches!(
+                        &self.outbound,
+                        Some(Outbound { purpose: Purpose::Agent { agent: a, .. }, .. }) if *a == agent
+                    );
+                    if ours {
+                        self.hangup_outbound(false).await;
+                        self.hangup_customer(
+                            Reply::status(StatusCode::TEMPORARILY_UNAVAILABLE),
+                            Party::Agent,
+                            "agent hung up",
+                        );
+                    }
+                }
+                QueueEvent::Hold { agent, hold } => self.agent_hold(&agent, hold).await,
                 QueueEvent::MaxWait { entry } => {
                     self.queued = None;
                     self.feed(flow::Event::MaxWait { entry });

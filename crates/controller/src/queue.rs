@@ -8,28 +8,30 @@
 //! [`QueueEvents`] handle, and the contact task feeds them to its flow
 //! (`QueuePosition`, `AgentConnected`, `MaxWait`, `NoAgents`, `QueueFailed`).
 //!
-//! Until the ACD is wired (issue 6), [`MusicOnly`] is the service: nothing is
-//! offered to anyone, the caller hears music until the flow's `max_wait`.
-//!
-//! For the ACD engineer — how an agent gets connected:
-//! 1. The agent-manager task owns `acd::Acd` (sans-IO) and implements
-//!    [`QueueService`] by sending `Input::Enqueue` / `Input::Abandon` to it.
-//! 2. On `acd::Output::Offer`, look up the agent's registered devices with
-//!    [`crate::signalling::Signalling::lookup`] and send the contact
-//!    [`QueueEvent::Offer`] with the agent's target URI and flow. The contact
+//! The service is the agent manager ([`crate::agents::service::AcdQueues`]);
+//! [`MusicOnly`] (nothing is ever offered, the caller hears music until the
+//! flow's `max_wait`) remains for tests of the rest. How an agent gets
+//! connected:
+//! 1. The ACD picks an agent; the service looks up the agent's registered
+//!    device and sends [`QueueEvent::Offer`] with its URI and flow. The contact
 //!    task dials it on the contact's own media session (a new leg, an SDP offer
 //!    from the handler, an INVITE through the signalling task), exactly like a
-//!    flow `transfer`, and reports the outcome on `Offer::result`.
-//! 3. When the agent answers, the contact task routes customer ↔ agent on the
-//!    handler (stopping the music on the same call sequence: one SSRC, no
-//!    gap), tells the flow `AgentConnected`, and keeps both dialogs: either
-//!    side's BYE ends the other (report that to the ACD for wrap-up via the
-//!    `result` channel's `OfferResult::Ended`).
-//! 4. `MaxWait` / `NoAgents` from the ACD are sent as the matching events.
+//!    flow `transfer`, and reports the outcome on [`Offer::result`].
+//! 2. On the device's `200` the contact reports [`OfferResult::Answered`] and
+//!    waits: the ACD decides who gets the contact (ring all; an offer withdrawn
+//!    while the `200` was on its way). [`QueueEvent::Connected`] → route
+//!    customer ↔ agent on the handler (the music stops on the same call
+//!    sequence: one SSRC, no gap), record when [`Offer::record`], tell the flow
+//!    `AgentConnected`; [`QueueEvent::Cancel`] → CANCEL a ringing INVITE, or BYE
+//!    an answered leg.
+//! 3. Both dialogs stay; either side's BYE ends the other, reported once as
+//!    [`OfferResult::Ended`] (the agent enters wrap-up).
+//! 4. `MaxWait` / `NoAgents` / `Failed` are the flow's matching events;
+//!    [`QueueEvent::HangUp`] and [`QueueEvent::Hold`] come from the agent's
+//!    desktop.
 //!
 //! The contact's media (handler client, session, caller leg) is in
-//! [`EnqueueRequest::media`], for services that need to act on it directly
-//! (e.g. start a stereo recording once an agent is connected).
+//! [`EnqueueRequest::media`].
 
 use std::time::Duration;
 
@@ -92,6 +94,8 @@ pub struct Offer {
     pub flow: Flow,
     /// Ring at most this long, then CANCEL.
     pub ring_timeout: Duration,
+    /// Record the call once connected (stereo: customer left, agent right).
+    pub record: bool,
     /// How the offer ends.
     pub result: mpsc::UnboundedSender<OfferResult>,
 }
@@ -99,7 +103,8 @@ pub struct Offer {
 /// How an offer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OfferResult {
-    /// The agent answered and is connected to the caller.
+    /// The agent's device answered (`200`); the contact waits for
+    /// [`QueueEvent::Connected`] (bridge) or [`QueueEvent::Cancel`] (hang up).
     Answered,
     /// The device refused (its status) or could not be reached.
     Failed(u16),
@@ -132,6 +137,34 @@ pub enum QueueEvent {
         entry: OpId,
         /// Whom and how.
         offer: Box<Offer>,
+    },
+    /// The queue confirmed the agent whose device answered: bridge customer ↔ agent (stop
+    /// the music, start the recording if the offer said so) and tell the flow.
+    Connected {
+        /// The entry.
+        entry: OpId,
+        /// The agent.
+        agent: String,
+    },
+    /// Stop ringing this agent (CANCEL), or hang its leg up if it answered but the queue
+    /// gave the contact to someone else (or took it back).
+    Cancel {
+        /// The entry.
+        entry: OpId,
+        /// The agent.
+        agent: String,
+    },
+    /// The agent hung up from its desktop: end both legs.
+    HangUp {
+        /// The agent.
+        agent: String,
+    },
+    /// The agent put the call on hold (`hold`) or resumed it, from its desktop.
+    Hold {
+        /// The agent.
+        agent: String,
+        /// On hold (music to the customer) or back (customer ↔ agent).
+        hold: bool,
     },
     /// The queue's own max wait passed.
     MaxWait {

@@ -104,6 +104,8 @@ pub enum ContactEvent {
         sip_user: String,
         queue: String,
         ring_until: Instant,
+        /// Whether the queue records its calls (start the recording on answer).
+        record: bool,
     },
     /// Stop ringing `agent`: CANCEL its INVITE, or BYE its leg if it answered meanwhile.
     Cancel { agent: String, reason: CancelReason },
@@ -876,9 +878,10 @@ impl Driver {
                     return;
                 };
                 entry.offers.insert(agent.clone(), key);
-                let record = entry.record.clone();
+                let contact_record = entry.record.clone();
                 self.records
-                    .offer(key, &record, agent.as_str(), queue.as_str(), wall);
+                    .offer(key, &contact_record, agent.as_str(), queue.as_str(), wall);
+                let record = self.acd.queue_config(&queue).is_some_and(|q| q.record);
                 let sip_user = self
                     .sip_users
                     .get(&agent)
@@ -891,6 +894,7 @@ impl Driver {
                         sip_user,
                         queue: queue.to_string(),
                         ring_until,
+                        record,
                     },
                 );
             }

@@ -49,6 +49,7 @@ pub mod convert;
 pub mod directory;
 pub mod manager;
 pub mod records;
+pub mod service;
 pub mod views;
 
 #[cfg(test)]
