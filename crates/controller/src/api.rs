@@ -29,6 +29,22 @@ pub struct ApiState {
     /// The Prometheus recorder (absent: `/metrics` answers 404).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub signalling: Signalling,
+    /// The flows in service (`/api/v1/flows` replaces them one at a time).
+    pub flows: Arc<std::sync::RwLock<flow::FlowSet>>,
+    /// What uploaded flows are checked against.
+    pub catalog: FlowCatalog,
+    /// Who may change configuration (the admin token).
+    pub auth: crate::agents::Auth,
+}
+
+/// What an uploaded flow is validated against: the prompts that exist and
+/// the configured queues.
+#[derive(Clone, Debug)]
+pub struct FlowCatalog {
+    /// The prompts folder.
+    pub prompts: std::path::PathBuf,
+    /// Queue ids.
+    pub queues: std::collections::BTreeSet<String>,
 }
 
 /// The error body of every failed request.
@@ -101,6 +117,8 @@ pub fn router(state: ApiState) -> axum::Router {
         .routes(routes!(list_cdrs))
         .routes(routes!(get_cdr))
         .routes(routes!(get_recording))
+        .routes(routes!(list_flows))
+        .routes(routes!(get_flow, put_flow))
         .with_state(state.clone())
         .split_for_parts();
     let api = Arc::new(api);
@@ -516,4 +534,167 @@ async fn get_recording(
         )
     })?;
     Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response())
+}
+
+fn require_admin(state: &ApiState, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing token: send Authorization: Bearer <admin token>",
+            )
+        })?;
+    match state.auth.identify(token) {
+        Some(crate::agents::auth::Caller::Admin) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "changing flows needs the admin token",
+        )),
+    }
+}
+
+/// A flow in service.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlowView {
+    pub name: String,
+    /// Where it was loaded from (a file path, or `<name>.yaml` when uploaded).
+    pub file: String,
+    /// Its states, in file order.
+    pub states: Vec<String>,
+}
+
+/// A flow with its YAML source.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlowSource {
+    #[serde(flatten)]
+    pub flow: FlowView,
+    pub source: String,
+}
+
+fn flow_view(f: &flow::Flow) -> FlowView {
+    FlowView {
+        name: f.name().to_string(),
+        file: f.file().to_string(),
+        states: f.state_names().map(str::to_string).collect(),
+    }
+}
+
+/// The flows in service.
+#[utoipa::path(get, path = "/api/v1/flows", responses((status = 200, body = [FlowView])))]
+async fn list_flows(State(state): State<Arc<ApiState>>) -> Json<Vec<FlowView>> {
+    let set = state.flows.read().unwrap_or_else(|p| p.into_inner());
+    let views = set
+        .names()
+        .filter_map(|n| set.get(n))
+        .map(|f| flow_view(&f))
+        .collect();
+    Json(views)
+}
+
+/// One flow and its YAML.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flows/{name}",
+    params(("name" = String, Path, description = "The flow's name")),
+    responses((status = 200, body = FlowSource), (status = 404, body = ApiError))
+)]
+async fn get_flow(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<FlowSource>, ApiError> {
+    let flow = state
+        .flows
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no flow {name:?}")))?;
+    let source = match state.store.get_flow(&name).await? {
+        Some(stored) => stored.value.source,
+        None => tokio::fs::read_to_string(flow.file())
+            .await
+            .unwrap_or_default(),
+    };
+    Ok(Json(FlowSource {
+        flow: flow_view(&flow),
+        source,
+    }))
+}
+
+/// Adds or replaces a flow (YAML body; admin token). It is validated like a
+/// file — every problem is reported with its line — and put in service only
+/// when valid: a bad flow never replaces a good one. Stored, so it survives
+/// a restart.
+#[utoipa::path(
+    put,
+    path = "/api/v1/flows/{name}",
+    params(("name" = String, Path, description = "The flow's name")),
+    request_body(content = String, content_type = "application/yaml"),
+    responses(
+        (status = 200, body = FlowView),
+        (status = 400, body = ApiError),
+        (status = 401, body = ApiError)
+    )
+)]
+async fn put_flow(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Result<Json<FlowView>, ApiError> {
+    require_admin(&state, &headers)?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{name:?} is not a flow name (letters, digits, - and _)"),
+        ));
+    }
+    let prompts = flow::prompts_in_dir(&state.catalog.prompts).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot read the prompts: {e}"),
+        )
+    })?;
+    let file = format!("{name}.yaml");
+    // Compile first: nothing changes unless the flow is valid and named right.
+    // (The catalog borrows `dyn NameSet`s, which are not `Sync`: it must not
+    // live across an await.)
+    let compile = |set: Option<&mut flow::FlowSet>| {
+        let catalog = flow::Catalog::new(&prompts, &state.catalog.queues);
+        match set {
+            Some(set) => set.upsert(&file, &body, &catalog).map(|f| flow_view(&f)),
+            None => flow::load_str(&file, &body, &catalog).map(|f| flow_view(&f)),
+        }
+        .map_err(|errors| ApiError::new(StatusCode::BAD_REQUEST, errors.to_string()))
+    };
+    let view = compile(None)?;
+    if view.name != name {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the flow is named {:?}, not {name:?}", view.name),
+        ));
+    }
+    state
+        .store
+        .upsert_flow(
+            &store::Flow {
+                name: name.clone(),
+                source: body.clone(),
+            },
+            store::Origin::Api,
+            jiff::Timestamp::now(),
+        )
+        .await?;
+    compile(Some(
+        &mut state.flows.write().unwrap_or_else(|p| p.into_inner()),
+    ))?;
+    tracing::info!(flow = %name, "flow replaced through the API");
+    Ok(Json(view))
 }

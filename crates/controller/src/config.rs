@@ -640,7 +640,7 @@ fn default_max_calls() -> usize {
     1000
 }
 fn default_max_setups() -> usize {
-    200
+    500
 }
 fn default_max_record_backlog() -> usize {
     20_000

@@ -149,6 +149,10 @@ pub struct Controller {
     pub live: LiveContacts,
     /// The flows loaded.
     pub flows: Arc<RwLock<flow::FlowSet>>,
+    /// The admin token and agent sessions of the HTTP API.
+    pub auth: agents::Auth,
+    /// Where the admin token came from (for the start-up banner).
+    pub admin_token_source: agents::auth::TokenSource,
     context: Arc<CallContext>,
     media_events: MediaEvents,
     drain: records::DrainWait,
@@ -188,6 +192,34 @@ pub fn load_flows(config: &Config) -> Result<flow::FlowSet, String> {
         .collect();
     let catalog = flow::Catalog::new(&prompts, &queues);
     flow::FlowSet::load_dir(&config.flows, &catalog).map_err(|e| e.to_string())
+}
+
+/// Puts the flows uploaded through the API (kept in the store) in service
+/// beside the folder's; a flow file of the same name wins. One that no longer
+/// validates (a prompt or queue removed since) is reported and skipped.
+async fn load_api_flows(
+    config: &Config,
+    store: &dyn store::Store,
+    flows: &mut flow::FlowSet,
+) -> Result<(), StartError> {
+    let prompts = flow::prompts_in_dir(&config.prompts)
+        .map_err(|e| StartError::Flows(format!("{}: {e}", config.prompts.display())))?;
+    let queues: BTreeSet<String> = config
+        .queues
+        .iter()
+        .map(|q| q.id.get_ref().clone())
+        .collect();
+    let catalog = flow::Catalog::new(&prompts, &queues);
+    for stored in store.list_flows().await? {
+        if stored.origin != store::Origin::Api || flows.get(&stored.value.name).is_some() {
+            continue;
+        }
+        let file = format!("{}.yaml", stored.value.name);
+        if let Err(errors) = flows.upsert(&file, &stored.value.source, &catalog) {
+            tracing::warn!(flow = %stored.value.name, %errors, "stored flow no longer valid; not loaded");
+        }
+    }
+    Ok(())
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -308,7 +340,13 @@ impl Controller {
             updated = report.updated,
             "configuration applied to the store"
         );
+        let mut flows = flows;
+        load_api_flows(&config, store.as_ref(), &mut flows).await?;
         let flows = Arc::new(RwLock::new(flows));
+        let (admin_token, admin_token_source) =
+            agents::auth::admin_token(config.http.admin_token.as_deref(), &config.data_dir)
+                .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
+        let auth = agents::Auth::new(admin_token);
 
         // Media handlers.
         let bw = bandwidth::Config {
@@ -418,6 +456,16 @@ impl Controller {
             live: live.clone(),
             metrics,
             signalling: signalling.clone(),
+            flows: flows.clone(),
+            catalog: api::FlowCatalog {
+                prompts: config.prompts.clone(),
+                queues: config
+                    .queues
+                    .iter()
+                    .map(|q| q.id.get_ref().clone())
+                    .collect(),
+            },
+            auth: auth.clone(),
         });
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
@@ -450,6 +498,8 @@ impl Controller {
             store,
             live,
             flows,
+            auth,
+            admin_token_source,
             context,
             media_events,
             drain: drain_wait,

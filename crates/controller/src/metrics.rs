@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `switchboard_calls_active` | gauge | |
 //! | `switchboard_calls_total` | counter | `result`: how each call ended (`answered`, `cancelled`, `rejected`, ...) |
-//! | `switchboard_calls_refused_total` | counter | `reason`: `overload`, `not_found`, ... (refused before a contact started) |
+//! | `switchboard_calls_refused_total` | counter | `reason`: `overload` (`sip.max_calls`), `setup_backlog`, `record_backlog`, `shutting_down`, `not_found`, ... (refused before a contact started) |
 //! | `switchboard_sip_messages_total` | counter | `direction`: `in`, `out` |
 //! | `switchboard_sip_malformed_total` | counter | |
 //! | `switchboard_registrations` | gauge | live registrar bindings |

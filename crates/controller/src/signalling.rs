@@ -640,11 +640,19 @@ impl Task {
     fn on_invite(&mut self, tx: ServerTxId, request: Request, flow: Flow) {
         let now = Instant::now();
         let (backlog, max_backlog) = &self.config.record_backlog;
-        let overloaded = self.entries.len() >= self.config.max_calls
-            || self.setups.len() >= self.config.max_setups
-            || backlog.get() >= *max_backlog;
-        if self.shutting_down || overloaded {
-            metrics::call_refused("overload");
+        let overload = if self.shutting_down {
+            Some("shutting_down")
+        } else if self.entries.len() >= self.config.max_calls {
+            Some("overload")
+        } else if self.setups.len() >= self.config.max_setups {
+            Some("setup_backlog")
+        } else if backlog.get() >= *max_backlog {
+            Some("record_backlog")
+        } else {
+            None
+        };
+        if let Some(reason) = overload {
+            metrics::call_refused(reason);
             let _ = self
                 .endpoint
                 .reply_unavailable(now, tx, self.config.retry_after);

@@ -301,7 +301,7 @@ fn start_switchboard(dir: &Path) -> anyhow::Result<(Server, String, SocketAddr)>
         .arg(&path)
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,sqlx::pool::acquire=error")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

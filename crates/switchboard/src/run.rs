@@ -92,7 +92,10 @@ impl RunArgs {
 
 fn init_logging() {
     let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        // sqlx warns on every slow pool acquisition: under load, a flood of
+        // lines about one cause (the call-record backlog, limited and counted).
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "info,sqlx::pool::acquire=error".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -252,6 +255,12 @@ fn print_banner(
         "  HTTP     http://{}/api/v1  (OpenAPI /api/v1/openapi.json, metrics /metrics)",
         c.http
     );
+    let token = match &c.admin_token_source {
+        controller::agents::auth::TokenSource::Configured => "set in the configuration".to_string(),
+        controller::agents::auth::TokenSource::File(p)
+        | controller::agents::auth::TokenSource::Generated(p) => format!("in {}", p.display()),
+    };
+    println!("  Admin    token {token} (Authorization: Bearer ...)");
     if embedded > 0 {
         println!(
             "  Media    {embedded} embedded handlers, RTP {} ports {}",

@@ -26,6 +26,8 @@ pub struct Setup {
     pub extra: String,
     /// `sip.max_calls`.
     pub max_calls: usize,
+    /// `http.admin_token`.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Setup {
@@ -34,6 +36,7 @@ impl Default for Setup {
             flows: Vec::new(),
             extra: String::new(),
             max_calls: 100,
+            admin_token: None,
         }
     }
 }
@@ -91,6 +94,7 @@ retry_after = 7
 
 [http]
 listen = "{http}"
+{admin_token}
 
 [media]
 embedded = 1
@@ -116,6 +120,11 @@ vars = {{ hours_override = "open" }}
 "#,
             prompts = prompts.display(),
             max_calls = setup.max_calls,
+            admin_token = setup
+                .admin_token
+                .as_ref()
+                .map(|t| format!("admin_token = \"{t}\""))
+                .unwrap_or_default(),
             extra = setup.extra,
         );
         let path = dir.path().join("switchboard.toml");
