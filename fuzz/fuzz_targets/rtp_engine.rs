@@ -1,5 +1,5 @@
 //! The media engine fed arbitrary datagrams on routed, recorded, DTMF-detecting legs (RTP and
-//! RTCP ports), with ticks in between: nothing may panic.
+//! RTCP ports; G.711, G.729, GSM and Opus payloads), with ticks in between: nothing may panic.
 //!
 //! Input: a sequence of `[selector, len, bytes...]` records.
 #![no_main]
@@ -18,7 +18,14 @@ fuzz_target!(|data: &[u8]| {
     a_cfg.telephone_event_pt = Some(101);
     let Ok(a) = e.add_leg(t0, LegId(1), s, a_cfg) else { return };
     let Ok(b) = e.add_leg(t0, LegId(2), s, LegConfig::audio(None, vec![CodecSpec::new("PCMA", 8, 8000)])) else { return };
-    let Ok(c) = e.add_leg(t0, LegId(3), s, LegConfig::audio(None, vec![CodecSpec::new("PCMU", 0, 8000)])) else { return };
+    let other = |name: &str, pt: u8, clock: u32, channels: u8| CodecSpec { name: name.into(), payload_type: pt, clock_rate: clock, channels, fmtp: None };
+    let c_codecs = vec![
+        CodecSpec::new("PCMU", 0, 8000),
+        other("G729", 18, 8000, 1),
+        other("GSM", 3, 8000, 1),
+        other("opus", 111, 48_000, 2),
+    ];
+    let Ok(c) = e.add_leg(t0, LegId(3), s, LegConfig::audio(None, c_codecs)) else { return };
     let _ = e.route(t0, RouteId(1), s, LegId(1), LegId(2));
     let _ = e.start_recording(t0, RecordingId(1), s, RecordSource::Stereo(LegId(1), LegId(3)));
     let mut rest = data;

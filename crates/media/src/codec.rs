@@ -7,6 +7,9 @@
 //! one more implementation plus a line in [`new_audio_codec`]; the router then transcodes to
 //! and from it through PCM. G.711 pairs never go through PCM on the relay path: µ-law ↔ A-law
 //! is one table lookup per byte, in place.
+//!
+//! Built in: PCMU and PCMA; with the default features also G.729 (libbcg729), GSM 06.10
+//! (libgsm) and Opus (libopus, RTP clock 48 kHz, coded at 8 kHz).
 
 use crate::error::MediaError;
 use rtp::g711;
@@ -98,6 +101,11 @@ pub trait AudioCodec: Send + std::fmt::Debug {
     fn g711(&self) -> Option<G711> {
         None
     }
+    /// Whether a packet of `samples` 8 kHz samples can be encoded (a multiple of the
+    /// granule by default).
+    fn fits(&self, samples: usize) -> bool {
+        samples > 0 && samples.is_multiple_of(self.granule())
+    }
 }
 
 /// G.711 as an [`AudioCodec`].
@@ -143,10 +151,93 @@ impl AudioCodec for G711Codec {
     }
 }
 
+/// Opus (RFC 7587: RTP clock 48 kHz), encoded and decoded at 8 kHz mono through libopus.
+#[cfg(feature = "opus")]
+pub struct OpusCodec {
+    enc: opus::Encoder,
+    dec: opus::Decoder,
+}
+
+#[cfg(feature = "opus")]
+impl std::fmt::Debug for OpusCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpusCodec").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "opus")]
+impl OpusCodec {
+    /// A codec instance (narrowband VoIP mode), or `None` if libopus refuses.
+    pub fn new() -> Option<OpusCodec> {
+        let enc = opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip).ok()?;
+        let dec = opus::Decoder::new(8000, opus::Channels::Mono).ok()?;
+        Some(OpusCodec { enc, dec })
+    }
+}
+
+#[cfg(feature = "opus")]
+impl AudioCodec for OpusCodec {
+    fn name(&self) -> &'static str {
+        "opus"
+    }
+    fn clock_rate(&self) -> u32 {
+        48_000
+    }
+    fn granule(&self) -> usize {
+        160
+    }
+    fn bitrate(&self) -> u32 {
+        16_000
+    }
+    fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, MediaError> {
+        self.dec
+            .decode(payload, out, false)
+            .map_err(|e| MediaError::BadRequest(format!("opus decode: {e}")))
+    }
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, MediaError> {
+        self.enc
+            .encode(pcm, out)
+            .map_err(|e| MediaError::BadRequest(format!("opus encode: {e}")))
+    }
+    fn fits(&self, samples: usize) -> bool {
+        // Opus frames of 10, 20, 40 or 60 ms.
+        matches!(samples, 80 | 160 | 320 | 480)
+    }
+}
+
+/// The audio codecs this build can decode and encode (names as in SDP).
+pub const SUPPORTED: &[&str] = &[
+    "PCMU",
+    "PCMA",
+    #[cfg(feature = "g729")]
+    "G729",
+    #[cfg(feature = "gsm")]
+    "GSM",
+    #[cfg(feature = "opus")]
+    "opus",
+];
+
 /// An audio codec instance for a negotiated spec, if the engine supports it.
 pub fn new_audio_codec(spec: &CodecSpec) -> Option<Box<dyn AudioCodec>> {
-    spec.g711()
-        .map(|law| Box::new(G711Codec(law)) as Box<dyn AudioCodec>)
+    if let Some(law) = spec.g711() {
+        return Some(Box::new(G711Codec(law)));
+    }
+    let name = spec.name.to_ascii_uppercase();
+    match (name.as_str(), spec.clock_rate) {
+        #[cfg(feature = "g729")]
+        ("G729", 8000) if spec.channels == 1 => {
+            crate::native::G729::new().map(|c| Box::new(c) as Box<dyn AudioCodec>)
+        }
+        #[cfg(feature = "gsm")]
+        ("GSM", 8000) if spec.channels == 1 => {
+            crate::native::Gsm::new().map(|c| Box::new(c) as Box<dyn AudioCodec>)
+        }
+        #[cfg(feature = "opus")]
+        ("OPUS", 48_000) if spec.channels <= 2 => {
+            OpusCodec::new().map(|c| Box::new(c) as Box<dyn AudioCodec>)
+        }
+        _ => None,
+    }
 }
 
 /// Whether the spec is `telephone-event` (RFC 4733).

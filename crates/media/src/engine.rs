@@ -531,7 +531,13 @@ impl Engine {
                         (new_audio_codec(c), send_spec.and_then(new_audio_codec))
                     {
                         actions[pt] = Action::Transcode(t.send_pt);
-                        transcoders.push((c.payload_type, dec, enc));
+                        transcoders.push(crate::leg::Transcoder {
+                            pt: c.payload_type,
+                            dec,
+                            enc,
+                            in_clock: c.clock_rate,
+                            out_clock: t.send_clock,
+                        });
                     }
                 }
             }
@@ -907,6 +913,7 @@ impl Engine {
         let source = routed_source(leg.id, h.ssrc);
         let mut payload_len = h.payload_len;
         let mut total = len;
+        let mut in_ts = h.timestamp;
         let out_pt = match action {
             Action::Drop => return Forward::Drop,
             Action::Pass(p) => p,
@@ -919,17 +926,23 @@ impl Engine {
                 p
             }
             Action::Transcode(p) => {
-                let Some((_, dec, enc)) = route.transcoders.iter_mut().find(|(q, _, _)| *q == pt)
-                else {
+                let Some(tc) = route.transcoders.iter_mut().find(|t| t.pt == pt) else {
                     return Forward::Drop;
                 };
                 let scratch = &mut self.scratch[..];
-                let Ok(n) = dec.decode(&buf[payload.clone()], scratch) else {
+                let Ok(n) = tc.dec.decode(&buf[payload.clone()], scratch) else {
                     return Forward::Drop;
                 };
-                let Ok(m) = enc.encode(&scratch[..n], &mut buf[h.payload_offset..]) else {
+                let Ok(m) = tc.enc.encode(&scratch[..n], &mut buf[h.payload_offset..]) else {
                     return Forward::Drop;
                 };
+                if tc.in_clock != tc.out_clock {
+                    // Timestamps move to the peer's clock. (Where the inbound timestamp
+                    // wraps, the scaled one jumps: the call sequence sees a restart and
+                    // rebases, once a day or so.)
+                    in_ts = (u64::from(h.timestamp) * u64::from(tc.out_clock)
+                        / u64::from(tc.in_clock.max(1))) as u32;
+                }
                 buf[0] &= !0x20; // the new payload has no padding
                 payload_len = m;
                 total = h.payload_offset + m;
@@ -947,7 +960,7 @@ impl Engine {
         };
         let Some(r) = peer
             .seq
-            .rewrite(now, source, h.sequence, h.timestamp, h.marker, payload_len)
+            .rewrite(now, source, h.sequence, in_ts, h.marker, payload_len)
         else {
             return Forward::Drop;
         };
@@ -1035,7 +1048,7 @@ impl Engine {
         let _ = now;
         for leg in self.legs.iter_mut().flatten() {
             if let Some(inb) = leg.inbound.as_mut() {
-                inb.read_frame(&mut leg.tick_frame);
+                inb.read_frame(&mut leg.tick_frame[..]);
             }
         }
         // Recordings.
@@ -1047,7 +1060,7 @@ impl Engine {
                     self.index
                         .get(l)
                         .and_then(|s| self.legs[s.0 as usize].as_ref())
-                        .map(|leg| &leg.tick_frame)
+                        .map(|leg| &*leg.tick_frame)
                 };
                 match &rec.source {
                     RecordSource::Leg(l) => {
@@ -1096,7 +1109,7 @@ impl Engine {
                     .get(l)
                     .and_then(|s| self.legs[s.0 as usize].as_ref())
                 {
-                    for (acc, &x) in sum.iter_mut().zip(&leg.tick_frame) {
+                    for (acc, &x) in sum.iter_mut().zip(leg.tick_frame.iter()) {
                         *acc += i32::from(x);
                     }
                 }

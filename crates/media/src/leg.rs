@@ -155,8 +155,20 @@ pub(crate) enum Action {
     Transcode(u8),
 }
 
-/// Inbound payload type, decoder of the inbound codec, encoder of the peer's send codec.
-pub(crate) type Transcoder = (u8, Box<dyn AudioCodec>, Box<dyn AudioCodec>);
+/// Decoding one payload type of a leg and encoding it for the routed peer.
+#[derive(Debug)]
+pub(crate) struct Transcoder {
+    /// The inbound payload type.
+    pub pt: u8,
+    /// Decoder of the inbound codec.
+    pub dec: Box<dyn AudioCodec>,
+    /// Encoder of the peer's send codec.
+    pub enc: Box<dyn AudioCodec>,
+    /// RTP clock of the inbound codec.
+    pub in_clock: u32,
+    /// RTP clock of the peer's codec.
+    pub out_clock: u32,
+}
 
 /// One direction of a route, kept on the leg media arrives on.
 #[derive(Debug)]
@@ -194,10 +206,12 @@ pub(crate) struct Leg {
     // Receiving.
     pub reception: ReceptionStats,
     pub events: EventReceiver,
-    pub inband: Option<DtmfDetector>,
+    /// Boxed: large, and off the relay path's cache lines.
+    pub inband: Option<Box<DtmfDetector>>,
     pub inbound: Option<InboundAudio>,
     pub consumers: u32,
-    pub tick_frame: [i16; FRAME],
+    /// Boxed: large, and only read by ticks.
+    pub tick_frame: Box<[i16; FRAME]>,
     // Output.
     pub player: Player,
     pub route: Option<RouteOut>,
@@ -257,7 +271,7 @@ impl Leg {
             inband: None,
             inbound: None,
             consumers: 0,
-            tick_frame: [0; FRAME],
+            tick_frame: Box::new([0; FRAME]),
             player: Player::default(),
             route: None,
             mix: None,
@@ -286,7 +300,7 @@ impl Leg {
     pub fn refresh_inband(&mut self) {
         let want = self.is_audio() && self.cfg.telephone_event_pt.is_none();
         if want && self.inband.is_none() {
-            self.inband = Some(DtmfDetector::new());
+            self.inband = Some(Box::new(DtmfDetector::new()));
         } else if !want {
             self.inband = None;
         }
@@ -490,10 +504,19 @@ fn codecs_for(cfg: &LegConfig) -> Result<Codecs, MediaError> {
             let Some((pt, clock, enc)) = encoder else {
                 let names: Vec<&str> = cfg.codecs.iter().map(|c| c.name.as_str()).collect();
                 return Err(MediaError::UnsupportedCodec(format!(
-                    "none of {} (supported: PCMU, PCMA)",
-                    names.join(", ")
+                    "none of {} (supported: {})",
+                    names.join(", "),
+                    crate::codec::SUPPORTED.join(", ")
                 )));
             };
+            let samples = usize::from(cfg.ptime_ms) * 8;
+            if !enc.fits(samples) {
+                return Err(MediaError::BadRequest(format!(
+                    "ptime {} ms does not fit {} frames",
+                    cfg.ptime_ms,
+                    enc.name()
+                )));
+            }
             Ok((Some(enc), pt, clock, decoders))
         }
     }

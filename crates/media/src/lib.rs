@@ -9,7 +9,8 @@
 //!
 //! - [`engine`]: the [`Engine`] and the driver's contract (mutate, then drain).
 //! - [`leg`]: leg configuration, latching and counters.
-//! - [`codec`]: negotiated codecs and the [`codec::AudioCodec`] abstraction (PCMU, PCMA).
+//! - [`codec`]: negotiated codecs and the [`codec::AudioCodec`] abstraction (PCMU, PCMA,
+//!   and with the default features G.729, GSM and Opus).
 //! - [`player`]: prompts, tones and silence, once or looped, replaced or queued.
 //! - [`inbound`]: the decoded inbound audio that mixes and recordings read.
 //! - [`wav`]: prompt loading (PCM 16-bit, resampled to 8 kHz) and crash-safe WAV writing.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod ids;
 pub mod inbound;
 pub mod leg;
+mod native;
 pub mod player;
 mod rng;
 pub mod wav;
