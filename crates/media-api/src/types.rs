@@ -166,7 +166,9 @@ pub struct AddLeg {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "192.0.2.10:4001")]
     pub remote_rtcp: Option<SocketAddr>,
-    /// Negotiated codecs, preferred first: the handler sends with the first one it supports.
+    /// Negotiated codecs, preferred first: the handler sends with the first one it supports
+    /// (audio: PCMU, PCMA, G729, GSM, opus/48000; video: any, relayed untouched). Routes
+    /// between legs without a common codec transcode through PCM.
     pub codecs: Vec<Codec>,
     /// The payload type of `telephone-event/8000` (RFC 4733), if negotiated. Without it the
     /// handler detects DTMF in-band.
@@ -270,7 +272,8 @@ pub struct LegStats {
     pub jitter_ms: f64,
     /// Packets dropped because they came from another source than the latched one.
     pub foreign_dropped: u64,
-    /// Packets dropped because they were not valid RTP/RTCP.
+    /// Packets dropped because they were not valid RTP/RTCP, or carried a payload type the
+    /// leg did not negotiate.
     pub malformed_dropped: u64,
     /// Packets of a source the leg's output had already switched away from, dropped.
     pub late_dropped: u64,
