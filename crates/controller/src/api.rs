@@ -35,6 +35,9 @@ pub struct ApiState {
     pub catalog: FlowCatalog,
     /// Who may change configuration (the admin token).
     pub auth: crate::agents::Auth,
+    /// The agent interface and the administration of agents, queues and routes
+    /// ([`crate::agents::api`]); absent in tests of the rest.
+    pub agents: Option<crate::agents::AgentsApi>,
 }
 
 /// What an uploaded flow is validated against: the prompts that exist and
@@ -108,6 +111,10 @@ struct ApiDoc;
 /// The router with every `/api/v1` endpoint, and its OpenAPI document.
 pub fn router(state: ApiState) -> axum::Router {
     let state = Arc::new(state);
+    let agents = match state.agents.clone() {
+        Some(a) => crate::agents::api::router(a),
+        None => OpenApiRouter::new(),
+    };
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(list_media_handlers))
@@ -120,6 +127,7 @@ pub fn router(state: ApiState) -> axum::Router {
         .routes(routes!(list_flows))
         .routes(routes!(get_flow, put_flow))
         .with_state(state.clone())
+        .merge(agents)
         .split_for_parts();
     let api = Arc::new(api);
     let metrics = state.metrics.clone();

@@ -89,8 +89,11 @@ pub enum CallInput {
 
 /// Everything contact tasks share.
 pub struct CallContext {
-    /// Configured numbers → route.
+    /// Configured numbers → route (for their `vars`; which numbers exist and their flow
+    /// come from `directory`, which the admin API changes live).
     pub routes: HashMap<String, RouteConfig>,
+    /// Routes (and agent credentials) as stored, changed live by the admin API.
+    pub directory: crate::agents::Directory,
     /// The loaded flows.
     pub flows: Arc<RwLock<flow::FlowSet>>,
     /// The prompts folder (absolute): `Play` sends `<prompts>/<name>.wav`.
@@ -133,11 +136,21 @@ impl CallHandler for Calls {
             .user_unescaped()
             .map(|u| u.into_owned())
             .unwrap_or_default();
-        let Some(route) = cx.routes.get(&dialed).cloned() else {
+        let Some(stored) = cx.directory.route(&dialed) else {
             return Err(Refusal {
                 status: StatusCode::NOT_FOUND,
                 reason: None,
             });
+        };
+        let route = RouteConfig {
+            number: toml::Spanned::new(0..0, stored.number),
+            flow: toml::Spanned::new(0..0, stored.flow),
+            priority: stored.priority,
+            vars: cx
+                .routes
+                .get(&dialed)
+                .map(|r| r.vars.clone())
+                .unwrap_or_default(),
         };
         let n = cx.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("{}-{n}", cx.id_prefix);

@@ -6,7 +6,7 @@
 //! The controller is a thin tokio driver around sans-IO cores. Every decision
 //! is taken in a core — SIP (`sip::endpoint::Endpoint`, `sip::registrar`),
 //! SDP offer/answer (`sdp`), placement (`bandwidth::BandwidthManager`), call
-//! flows (`flow::Contact`), later the ACD — and this crate feeds them inputs
+//! flows (`flow::Contact`), agents and queues (`acd::Acd`) — and this crate feeds them inputs
 //! with the current time and executes their outputs. Each core has exactly one
 //! driver, which documents its loop ("mutate, then drain") where it runs:
 //!
@@ -18,6 +18,7 @@
 //! | media events (one per media handler) — [`media_events`] | the handler's `/v1/events` WebSocket | contact tasks, by session id |
 //! | registry pollers (one per handler) + health — [`registry`] | the `BandwidthManager` (behind a mutex: short synchronous calls from pollers, contacts and the API) | media handlers' `/v1/status` |
 //! | call-record writer (one per contact) — [`records`] | that contact's store writes, in order | the store (`store::Store`) |
+//! | **agent manager** (one) — [`agents`] | the `acd::Acd`; one timer at `poll_timeout` | contact tasks (a per-contact forwarder, [`agents::service`]: offers, cancels, confirmations), the agent and admin API (requests with a reply), its call-record writer (queue entry, offers, answer, disposition), a broadcast of statistics (`/api/v1/stats/ws`) |
 //! | HTTP API — [`api`] | axum: `/api/v1/...`, `/metrics` | registry, store, live contacts |
 //!
 //! Why this shape: the SIP stack is one state machine for the whole process
@@ -38,7 +39,9 @@
 //! **The ACD seam** is [`queue::QueueService`]: `enqueue` commands go there,
 //! queue decisions come back as [`queue::QueueEvent`]s (including
 //! [`queue::QueueEvent::Offer`], which makes the contact dial an agent on its
-//! own media session).
+//! own media session). The service is the agent manager
+//! ([`agents::service::AcdQueues`]); which agent rings, and who gets a contact
+//! when a device answers, is decided only in the ACD.
 
 pub mod agents;
 pub mod api;
@@ -69,7 +72,7 @@ use crate::call::{CallContext, Calls};
 use crate::config::{Config, Listen};
 use crate::live::LiveContacts;
 use crate::media_events::MediaEvents;
-use crate::queue::{MusicOnly, QueueService};
+use crate::queue::QueueService;
 use crate::registry::{Origin, Registry};
 use crate::signalling::{SigCommand, Signalling, SignallingConfig};
 
@@ -92,7 +95,8 @@ pub struct StartOptions {
     pub config: Config,
     /// Media handlers to register now (embedded ones; `[[media_handlers]]`).
     pub handlers: Vec<HandlerSpec>,
-    /// The queue service (default: [`MusicOnly`]).
+    /// The queue service (default: the agent manager, [`agents::service::AcdQueues`];
+    /// [`queue::MusicOnly`] plays music only).
     pub queues: Option<Arc<dyn QueueService>>,
     /// The Prometheus recorder's handle, for `/metrics`.
     pub metrics: Option<PrometheusHandle>,
@@ -149,6 +153,8 @@ pub struct Controller {
     pub live: LiveContacts,
     /// The flows loaded.
     pub flows: Arc<RwLock<flow::FlowSet>>,
+    /// The agent manager (ACD) and the directory of credentials and routes.
+    pub agents: agents::Agents,
     /// The admin token and agent sessions of the HTTP API.
     pub auth: agents::Auth,
     /// Where the admin token came from (for the start-up banner).
@@ -348,6 +354,25 @@ impl Controller {
                 .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
         let auth = agents::Auth::new(admin_token);
 
+        // The agent manager (ACD) with the stored agents and queues, and the directory of
+        // credentials and routes that the registrar, the contacts and the admin API share.
+        let file_passwords: HashMap<String, String> = config
+            .agents
+            .iter()
+            .map(|a| {
+                (
+                    a.sip_user.clone().unwrap_or_else(|| a.id.get_ref().clone()),
+                    a.password.clone(),
+                )
+            })
+            .collect();
+        let agents = agents::load_from_store(
+            store.clone(),
+            agents::ManagerOptions::default(),
+            &file_passwords,
+        )
+        .await?;
+
         // Media handlers.
         let bw = bandwidth::Config {
             priority_headroom_percent: config.bandwidth.priority_reserve_percent,
@@ -391,16 +416,6 @@ impl Controller {
         };
         let host = sip::Host::from(host_ip);
         let port = first.map(|a| a.port());
-        let passwords: HashMap<String, String> = config
-            .agents
-            .iter()
-            .map(|a| {
-                (
-                    a.sip_user.clone().unwrap_or_else(|| a.id.get_ref().clone()),
-                    a.password.clone(),
-                )
-            })
-            .collect();
         let seed = u64::from_le_bytes(os_random().map_err(StartError::Rng)?);
         let secret = os_random().map_err(StartError::Rng)?;
         tracing::info!(seed, "SIP endpoint seed");
@@ -415,7 +430,10 @@ impl Controller {
             record_backlog: (drain.backlog(), config.sip.max_record_backlog),
             seed,
             secret,
-            passwords: Arc::new(passwords),
+            passwords: {
+                let directory = agents.directory.clone();
+                Arc::new(move |user: &str| directory.password(user))
+            },
             user_agent: format!("Switchboard/{}", env!("CARGO_PKG_VERSION")),
         };
         let (signalling, inbox) = Signalling::channel();
@@ -427,6 +445,7 @@ impl Controller {
                 .iter()
                 .map(|r| (r.number.get_ref().clone(), r.clone()))
                 .collect(),
+            directory: agents.directory.clone(),
             flows: flows.clone(),
             prompts: absolute(&config.prompts),
             registry: registry.clone(),
@@ -434,7 +453,12 @@ impl Controller {
             sig: signalling.clone(),
             media_events: media_events.clone(),
             live: live.clone(),
-            queues: queues.unwrap_or_else(|| Arc::new(MusicOnly)),
+            queues: queues.unwrap_or_else(|| {
+                Arc::new(agents::service::AcdQueues::new(
+                    agents.manager.clone(),
+                    Arc::new(signalling.clone()),
+                ))
+            }),
             http: reqwest::Client::new(),
             drain,
             host,
@@ -466,6 +490,18 @@ impl Controller {
                     .collect(),
             },
             auth: auth.clone(),
+            agents: Some(agents::AgentsApi::new(
+                agents.manager.clone(),
+                store.clone(),
+                agents.directory.clone(),
+                auth.clone(),
+                Some({
+                    let flows = flows.clone();
+                    Arc::new(move |name: &str| {
+                        flows.read().map(|f| f.get(name).is_some()).unwrap_or(false)
+                    })
+                }),
+            )),
         });
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
@@ -498,6 +534,7 @@ impl Controller {
             store,
             live,
             flows,
+            agents,
             auth,
             admin_token_source,
             context,

@@ -240,6 +240,10 @@ pub enum SigCommand {
     Shutdown,
 }
 
+/// The registrar's credentials: SIP user → digest password, read at every REGISTER (so
+/// agents added or changed through the admin API register at once).
+pub type PasswordFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Settings of the signalling task.
 #[derive(Clone)]
 pub struct SignallingConfig {
@@ -262,7 +266,7 @@ pub struct SignallingConfig {
     /// The digest nonce key (from the OS RNG).
     pub secret: [u8; 32],
     /// SIP user → password, from the configured agents.
-    pub passwords: Arc<HashMap<String, String>>,
+    pub passwords: PasswordFn,
     /// `Server` / `User-Agent`.
     pub user_agent: String,
 }
@@ -513,7 +517,7 @@ impl Task {
             Event::IncomingRequest { tx, request, flow } => match request.method() {
                 Method::Register => {
                     let passwords = self.config.passwords.clone();
-                    let lookup = |user: &str| passwords.get(user).cloned();
+                    let lookup = |user: &str| passwords(user);
                     let resp = self
                         .registrar
                         .handle_register(now, &request, Some(flow), &lookup);

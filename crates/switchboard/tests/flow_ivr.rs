@@ -210,6 +210,15 @@ fn caller_reaches_voicemail_through_menu_and_queue(rfc4733: bool) {
         extra: "[[routes]]\nnumber = \"3000\"\nflow = \"ivr\"\n".into(),
         ..Setup::default()
     });
+    // With nobody logged in, the ACD sends a caller straight to `no_agents`. A logged-in
+    // agent who is not ready keeps the queue open: the caller waits for the flow's max wait.
+    let login = testkit::http::post(
+        sb.http,
+        "/api/v1/agents/1001/login",
+        r#"{"password": "alice-1001", "ready": false}"#,
+    )
+    .expect("agent login");
+    assert_eq!(login.status, 200, "{}", login.text());
     let packets = if rfc4733 {
         rfc4733_packets()
     } else {

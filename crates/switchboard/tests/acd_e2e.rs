@@ -1,0 +1,847 @@
+//! The agent manager end to end: the real `switchboard run` binary, agent phones that
+//! REGISTER with digest authentication and answer (sipp), and customers who call a number
+//! whose flow puts them straight into a queue (sipp with RTP).
+//!
+//! * `twenty_customers_three_agents_none_lost`: 20 callers arrive faster than 3 agents can
+//!   serve them; every call is answered by an agent or abandoned, none is lost; the caller's
+//!   audio reaches the agent and comes back (captured on loopback, one SSRC and no gap from
+//!   music to agent); recordings are stereo WAVs as long as the talk; there is one call
+//!   record per call; the queue's statistics agree with the call records.
+//! * `no_answer_then_busy_then_answer`: the first agent's phone rings out (CANCEL, the agent
+//!   goes not ready "no answer"), the second is busy (486, stays available), the third
+//!   answers; the call record lists the three offers in order.
+//! * `agent_desktop_holds_hangs_up_and_disposes`: the agent's REST requests reach the
+//!   call: hold and resume, hang up (the caller gets BYE), a disposition in the record.
+//! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
+//!   agent; the restarted binary closes the record as interrupted, keeping its agent.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use testkit::capture::Capture;
+use testkit::http;
+use testkit::pcap::{UdpPacket, write_udp};
+use testkit::process::{Process, free_sip_port, free_tcp_addr, free_udp_port, rtp_port_range};
+use testkit::rtpcheck::{Options, analyze};
+use testkit::sipp::{Running, Sipp};
+
+const ADMIN: &str = "acd-e2e-admin-token";
+const NUMBER: &str = "100";
+/// Every RTP payload a customer sends starts with these bytes, then a packet counter.
+const MAGIC: [u8; 2] = [0x5b, 0xa7];
+
+// ---------------------------------------------------------------------------------------
+// The site: configuration, binary, API
+// ---------------------------------------------------------------------------------------
+
+struct Site {
+    proc: Process,
+    sip: u16,
+    http: SocketAddr,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn prompts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/prompts")
+}
+
+/// A configuration with `agents` (password `pw-<id>`) serving queue `support`, whose
+/// settings are `queue` (TOML lines), and number 100 → a flow that enqueues at once.
+fn write_site(dir: &Path, agents: &[&str], queue: &str) -> (PathBuf, u16, SocketAddr) {
+    let sip = free_sip_port();
+    let http_addr = free_tcp_addr();
+    let (first, last) = rtp_port_range(400);
+    std::fs::create_dir_all(dir.join("flows")).expect("flows dir");
+    std::fs::write(
+        dir.join("flows/acd.yaml"),
+        "name: acd\nstart: queue\nstates:\n  queue:\n    enqueue: { queue: support, music: hold-music }\n    on: { no_agents: hangup, error: hangup }\n",
+    )
+    .expect("flow");
+    let mut toml = format!(
+        r#"flows = "flows"
+prompts = "{prompts}"
+data_dir = "{data}"
+
+[sip]
+listen = ["udp:127.0.0.1:{sip}"]
+domain = "switchboard.test"
+advertise = "127.0.0.1"
+
+[http]
+listen = "{http_addr}"
+admin_token = "{ADMIN}"
+
+[media]
+embedded = 2
+rtp_ip = "127.0.0.1"
+rtp_ports = "{first}-{last}"
+
+[[queues]]
+id = "support"
+{queue}
+
+[[routes]]
+number = "{NUMBER}"
+flow = "acd"
+"#,
+        prompts = prompts_dir().display(),
+        data = dir.join("data").display(),
+    );
+    for a in agents {
+        toml.push_str(&format!(
+            "\n[[agents]]\nid = \"{a}\"\npassword = \"pw-{a}\"\nqueues = [\"support\"]\n"
+        ));
+    }
+    let config = dir.join("switchboard.toml");
+    std::fs::write(&config, toml).expect("config");
+    (config, sip, http_addr)
+}
+
+fn run_binary(config: &Path, http_addr: SocketAddr) -> Process {
+    let args = vec![
+        "run".to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let mut p = Process::spawn(
+        "switchboard",
+        Path::new(env!("CARGO_BIN_EXE_switchboard")),
+        &args,
+        &[("RUST_LOG", "info")],
+    );
+    p.wait_http(http_addr, "/api/v1/health", Duration::from_secs(30));
+    p
+}
+
+impl Site {
+    fn start(agents: &[&str], queue: &str) -> Site {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (config, sip, http_addr) = write_site(dir.path(), agents, queue);
+        let proc = run_binary(&config, http_addr);
+        Site {
+            proc,
+            sip,
+            http: http_addr,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn restart(&mut self) {
+        self.proc.kill_hard();
+        self.proc = run_binary(&self.config, self.http);
+    }
+
+    fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.sip)
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let body = body.map(|b| b.to_string());
+        let r = http::request(self.http, method, path, &headers, body.as_deref())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let value = if r.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&r.body).unwrap_or(Value::String(r.text()))
+        };
+        (r.status, value)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, v) = self.call("GET", path, Some(ADMIN), None);
+        assert_eq!(status, 200, "GET {path}: {v}");
+        v
+    }
+
+    fn login(&self, agent: &str) -> String {
+        let (status, v) = self.call(
+            "POST",
+            &format!("/api/v1/agents/{agent}/login"),
+            None,
+            Some(json!({"password": format!("pw-{agent}")})),
+        );
+        assert_eq!(status, 200, "login {agent}: {v}");
+        assert_eq!(v["agent"]["state"], "available", "{v}");
+        v["token"].as_str().expect("a token").to_string()
+    }
+
+    fn agent(&self, agent: &str) -> Value {
+        self.get(&format!("/api/v1/agents/{agent}/state"))
+    }
+
+    fn cdrs(&self) -> Vec<Value> {
+        match self.get("/api/v1/cdrs?limit=1000") {
+            Value::Array(v) => v,
+            other => panic!("cdrs: {other}"),
+        }
+    }
+
+    fn cdr(&self, id: &str) -> Value {
+        self.get(&format!("/api/v1/cdrs/{id}"))
+    }
+}
+
+/// Polls `f` until it gives a value, or panics with `what` after `timeout`.
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn seconds_between(a: &Value, b: &Value) -> f64 {
+    let t = |v: &Value| -> jiff::Timestamp {
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not a time: {v}"))
+    };
+    (t(b) - t(a)).as_secs_f64()
+}
+
+// ---------------------------------------------------------------------------------------
+// Phones
+// ---------------------------------------------------------------------------------------
+
+/// An agent's phone: REGISTER (digest) from `sip_port`, then `scenario` answers there.
+struct Phone {
+    sipp: Running,
+    media: u16,
+}
+
+fn phone(site: &Site, agent: &str, scenario: &str, args: &[&str]) -> Phone {
+    let sip_port = free_sip_port();
+    let reg = Sipp::scenario("register")
+        .local(sip_port, free_udp_port())
+        .args(["-s", agent, "-au", agent, "-ap", &format!("pw-{agent}")])
+        .set("expires", "600")
+        .calls(1)
+        .timeout(Duration::from_secs(15))
+        .target(&site.target())
+        .run();
+    assert_eq!(reg.code, 0, "REGISTER {agent}: {}", reg.output);
+    let media = free_udp_port();
+    // uas_agent.xml names agent.pcap (played only with `-set play yes`); sipp wants it there.
+    let sipp = Sipp::scenario(scenario)
+        .file("agent.pcap", &rtp_pcap(*b"AG"))
+        .local(sip_port, media)
+        .args(args.iter().copied())
+        .spawn();
+    Phone { sipp, media }
+}
+
+/// μ-law of a 16-bit sample (G.711).
+fn ulaw(sample: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    let mut s = i32::from(sample);
+    let sign = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    s = (s + BIAS).min(32635 + BIAS);
+    let exp = (7 - ((s >> 7).leading_zeros() as i32 - 24).clamp(0, 7)) as u8;
+    let mantissa = ((s >> (exp + 3)) & 0x0f) as u8;
+    !(sign | (exp << 4) | mantissa)
+}
+
+/// The caller's audio: every payload starts with [`MAGIC`].
+fn caller_pcap() -> Vec<u8> {
+    rtp_pcap(MAGIC)
+}
+
+/// 30 s of PCMU RTP at 20 ms: a 440 Hz tone whose every payload starts with `tag` and a
+/// counter, so the far end's captures tell this audio from anything else.
+fn rtp_pcap(tag: [u8; 2]) -> Vec<u8> {
+    let mut packets = Vec::new();
+    for i in 0..1500u32 {
+        let mut rtp = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        rtp[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        rtp[4..8].copy_from_slice(&(i * 160).to_be_bytes());
+        let mut payload: Vec<u8> = (0..160)
+            .map(|n| {
+                let t = f64::from(i * 160 + n) / 8000.0;
+                ulaw((8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16)
+            })
+            .collect();
+        payload[..2].copy_from_slice(&tag);
+        payload[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        rtp.extend_from_slice(&payload);
+        packets.push(UdpPacket {
+            time: 1_700_000_000.0 + f64::from(i) * 0.02,
+            src: "127.0.0.1:16000".parse().expect("addr"),
+            dst: "127.0.0.1:20000".parse().expect("addr"),
+            payload: rtp,
+        });
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("caller.pcap");
+    write_udp(&path, &packets).expect("write pcap");
+    std::fs::read(&path).expect("read pcap")
+}
+
+/// A caller who plays `caller.pcap` and waits up to `patience_ms` for the far end to hang
+/// up; then hangs up itself. A call counts as successful either way.
+fn customer_xml(patience_ms: u64) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="customer with patience">
+  <send retrans="500" start_txn="invite">
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "caller [call_number]" <sip:caller[call_number]@[local_ip]:[local_port]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller[call_number]@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=caller 53655765 2353687637 IN IP[local_ip_type] [media_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=ptime:20
+      a=sendrecv
+
+    ]]>
+  </send>
+  <recv response="100" optional="true" response_txn="invite" />
+  <recv response="180" optional="true" response_txn="invite" />
+  <recv response="183" optional="true" response_txn="invite" />
+  <recv response="200" rtd="true" rrs="true" response_txn="invite" />
+  <send ack_txn="invite">
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "caller [call_number]" <sip:caller[call_number]@[local_ip]:[local_port]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop>
+    <action>
+      <exec play_pcap_audio="caller.pcap" />
+    </action>
+  </nop>
+  <recv request="BYE" timeout="{patience_ms}" ontimeout="hangup" />
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop next="end" />
+  <label id="hangup" />
+  <send retrans="500" start_txn="bye">
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: "caller [call_number]" <sip:caller[call_number]@[local_ip]:[local_port]>;tag=[pid]uac[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true" response_txn="bye" />
+  <label id="end" />
+</scenario>
+"#
+    )
+}
+
+/// `calls` customers with `patience_ms`, at `rate` calls per second, from one sipp.
+fn customers(site: &Site, pcap: &[u8], calls: u64, rate: u32, patience_ms: u64) -> (Running, u16) {
+    let media = free_udp_port();
+    let run = Sipp::inline("customer", &customer_xml(patience_ms))
+        .file("caller.pcap", pcap)
+        .local(free_sip_port(), media)
+        .args(["-s", NUMBER, "-r", &rate.to_string(), "-l", "50"])
+        .calls(calls)
+        .timeout(Duration::from_secs(90))
+        .target(&site.target())
+        .spawn();
+    (run, media)
+}
+
+/// Reads a WAV's channels, sample rate, bits and length in seconds.
+fn wav_info(bytes: &[u8]) -> (u16, u32, u16, f64) {
+    assert!(
+        bytes.len() >= 44 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE",
+        "not a WAV"
+    );
+    let mut at = 12;
+    let (mut channels, mut rate, mut bits, mut data) = (0, 0, 0, None);
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        let body = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes([body[2], body[3]]);
+            rate = u32::from_le_bytes(body[4..8].try_into().expect("4 bytes"));
+            bits = u16::from_le_bytes([body[14], body[15]]);
+        } else if id == b"data" {
+            data = Some(body.len());
+        }
+        at += 8 + len + len % 2;
+    }
+    let data = data.expect("a data chunk");
+    let secs = data as f64 / (f64::from(rate) * f64::from(channels) * f64::from(bits / 8));
+    (channels, rate, bits, secs)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn twenty_customers_three_agents_none_lost() {
+    let agents = ["a1", "a2", "a3"];
+    let site = Site::start(
+        &agents,
+        "ring_timeout = \"5s\"\nwrap_up = \"0s\"\nservice_level = \"2s\"\nrecord = true",
+    );
+    // Each agent talks 1 s, then hangs up (echoing the caller's audio meanwhile).
+    let mut phones: Vec<Phone> = agents
+        .iter()
+        .map(|a| phone(&site, a, "agent_hangup", &["-rtp_echo", "-d", "1000"]))
+        .collect();
+    for a in agents {
+        let _ = site.login(a);
+    }
+    let pcap = caller_pcap();
+    let mut ports: Vec<u16> = phones.iter().map(|p| p.media).collect();
+
+    // 12 patient callers and 8 who give up after 1.5 s, arriving within about a second.
+    let patient_media = free_udp_port();
+    let impatient_media = free_udp_port();
+    ports.extend([patient_media, impatient_media]);
+    let filter = format!(
+        "udp and ({})",
+        ports
+            .iter()
+            .map(|p| format!("dst port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    );
+    let capture = Capture::start(&filter).expect("capture on lo");
+    let started = Instant::now();
+    let mut patient = Sipp::inline("customer", &customer_xml(30_000))
+        .file("caller.pcap", &pcap)
+        .local(free_sip_port(), patient_media)
+        .args(["-s", NUMBER, "-r", "12", "-l", "50"])
+        .calls(12)
+        .timeout(Duration::from_secs(90))
+        .target(&site.target())
+        .spawn();
+    let mut impatient = Sipp::inline("customer", &customer_xml(1_500))
+        .file("caller.pcap", &pcap)
+        .local(free_sip_port(), impatient_media)
+        .args(["-s", NUMBER, "-r", "8", "-l", "50"])
+        .calls(8)
+        .timeout(Duration::from_secs(90))
+        .target(&site.target())
+        .spawn();
+    let p = patient.wait(Duration::from_secs(100));
+    let i = impatient.wait(Duration::from_secs(100));
+    assert_eq!(
+        (p.successful, p.failed),
+        (12, 0),
+        "patient callers: {}",
+        p.output
+    );
+    assert_eq!(
+        (i.successful, i.failed),
+        (8, 0),
+        "impatient callers: {}",
+        i.output
+    );
+    let elapsed = started.elapsed();
+
+    // Every call has one record, and every record ends.
+    let records = wait_for("20 ended call records", Duration::from_secs(20), || {
+        let r = site.cdrs();
+        (r.len() == 20 && r.iter().all(|c| c["status"] == "ended")).then_some(r)
+    });
+    let packets = capture.stop().expect("capture");
+    for p in &mut phones {
+        p.sipp.stop();
+    }
+
+    let answered: Vec<&Value> = records.iter().filter(|c| c["agent"].is_string()).collect();
+    let abandoned: Vec<&Value> = records.iter().filter(|c| c["abandoned"] == true).collect();
+    println!(
+        "20 calls in {:.1} s: {} answered, {} abandoned",
+        elapsed.as_secs_f64(),
+        answered.len(),
+        abandoned.len()
+    );
+    // Answered by an agent or abandoned; nothing else, nothing twice.
+    for c in &records {
+        let is_answered = c["agent"].is_string();
+        assert!(
+            is_answered != (c["abandoned"] == true),
+            "answered xor abandoned: {c}"
+        );
+        assert_eq!(c["queue"], "support", "{c}");
+        assert_eq!(c["dialed"], NUMBER, "{c}");
+        assert!(
+            c["media_handler"].is_string() && c["codec"] == "PCMU",
+            "{c}"
+        );
+        if is_answered {
+            // The agent hangs up after 1 s, unless an impatient caller hung up first.
+            assert!(
+                c["hangup_by"] == "agent" || c["hangup_by"] == "customer",
+                "{c}"
+            );
+        } else {
+            assert_eq!(c["hangup_by"], "customer", "{c}");
+        }
+    }
+    assert!(
+        records.iter().filter(|c| c["hangup_by"] == "agent").count() >= 3,
+        "agents' BYEs ended calls"
+    );
+    assert!(answered.len() >= 3, "every agent answered at least once");
+    assert!(
+        !abandoned.is_empty(),
+        "callers arrived faster than 3 agents could serve them"
+    );
+
+    // Each answered call: its offers end with the answering agent, and it was recorded
+    // in stereo for as long as the agent talked.
+    for c in &answered {
+        let id = c["id"].as_str().expect("id");
+        let detail = site.cdr(id);
+        let offers = detail["offers"].as_array().expect("offers");
+        let last = offers.last().expect("an offer");
+        assert_eq!(
+            (&last["agent"], &last["result"]),
+            (&c["agent"], &json!("answered")),
+            "{detail}"
+        );
+        let talk = seconds_between(&c["answered_at"], &c["ended_at"]);
+        let recs = detail["recordings"].as_array().expect("recordings");
+        assert_eq!(recs.len(), 1, "{detail}");
+        let rec = &recs[0];
+        assert_eq!(
+            (rec["channels"].as_u64(), rec["sample_rate"].as_u64()),
+            (Some(2), Some(8000)),
+            "{rec}"
+        );
+        let r = http::request(
+            site.http,
+            "GET",
+            &format!("/api/v1/recordings/{}", rec["id"].as_str().expect("id")),
+            &[("Authorization", &format!("Bearer {ADMIN}"))],
+            None,
+        )
+        .expect("recording");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let (channels, rate, bits, secs) = wav_info(&r.body);
+        assert_eq!((channels, rate, bits), (2, 8000, 16));
+        assert!(
+            (secs - talk).abs() < 0.5 && (0.05..3.0).contains(&secs),
+            "recording of {secs:.2} s for {talk:.2} s of talk: {rec}"
+        );
+    }
+    for c in &abandoned {
+        let detail = site.cdr(c["id"].as_str().expect("id"));
+        for o in detail["offers"].as_array().expect("offers") {
+            assert_ne!(o["result"], "answered", "{detail}");
+        }
+    }
+
+    // The statistics agree with the call records.
+    let stats = site.get("/api/v1/queues/support/stats");
+    assert_eq!(stats["offered"], 20, "{stats}");
+    assert_eq!(
+        stats["answered"].as_u64(),
+        Some(answered.len() as u64),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["abandoned"].as_u64(),
+        Some(abandoned.len() as u64),
+        "{stats}"
+    );
+    assert_eq!(stats["waiting"], 0, "{stats}");
+    assert_eq!(stats["today"]["in_queue"], 0, "{stats}");
+    assert_eq!(stats["last_15_minutes"]["offered"], 20, "{stats}");
+    let answered_by_agents: u64 = agents
+        .iter()
+        .map(|a| {
+            site.agent(a)["today"]["answered"]
+                .as_u64()
+                .expect("answered")
+        })
+        .sum();
+    assert_eq!(answered_by_agents, answered.len() as u64);
+    let waits: Vec<f64> = answered
+        .iter()
+        .map(|c| seconds_between(&c["queued_at"], &c["answered_at"]))
+        .collect();
+    let asa = waits.iter().sum::<f64>() / waits.len() as f64;
+    let stats_asa = stats["asa_seconds"].as_f64().expect("asa");
+    assert!(
+        (stats_asa - asa).abs() < 0.3,
+        "ASA {stats_asa} vs {asa} from the records"
+    );
+
+    // The caller's audio reached the agents and came back; what each caller heard kept one
+    // SSRC and no gap from the music to the agent.
+    let tagged = |p: &UdpPacket| p.payload.len() > 16 && p.payload[12..14] == MAGIC;
+    for ph in &phones {
+        let heard = packets
+            .iter()
+            .filter(|p| p.dst.port() == ph.media && tagged(p))
+            .count();
+        assert!(
+            heard > 20,
+            "agent on port {} heard {heard} packets of caller audio",
+            ph.media
+        );
+    }
+    for port in [patient_media, impatient_media] {
+        // The agent's audio is relayed as it comes: a stall of the echoing sipp on a busy
+        // machine shows up as late packets. A timestamp not rebased at the switch from the
+        // music to the agent would be off by far more than this tolerance.
+        let opts = Options {
+            ts_tolerance: 0.25,
+            ..Options::to_port(port)
+        };
+        let report = analyze(&packets, &opts);
+        assert!(!report.flows.is_empty(), "callers on {port} received RTP");
+        for f in &report.flows {
+            assert_eq!(f.ssrc_changes, 0, "one SSRC per call: {f:?}");
+        }
+        for s in &report.streams {
+            assert!(s.is_continuous(), "continuous RTP to callers: {s:?}");
+        }
+    }
+    let echoed = packets
+        .iter()
+        .filter(|p| p.dst.port() == patient_media && tagged(p))
+        .count();
+    assert!(
+        echoed > 20,
+        "patient callers heard their own audio back via the agents ({echoed})"
+    );
+}
+
+#[test]
+fn no_answer_then_busy_then_answer() {
+    let site = Site::start(
+        &["quiet", "busy", "ready"],
+        "ring_timeout = \"2s\"\nwrap_up = \"0s\"\nrecord = false",
+    );
+    let mut quiet = phone(&site, "quiet", "agent_noanswer", &[]);
+    let mut busy = phone(&site, "busy", "agent_busy", &[]);
+    let mut ready = phone(&site, "ready", "uas_agent", &["-rtp_echo"]);
+    // Longest idle: the first to log in is offered first.
+    for a in ["quiet", "busy", "ready"] {
+        let _ = site.login(a);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pcap = caller_pcap();
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 6_000);
+    let out = caller.wait(Duration::from_secs(60));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
+    let record = wait_for("the ended record", Duration::from_secs(15), || {
+        site.cdrs().into_iter().find(|c| c["status"] == "ended")
+    });
+    let detail = site.cdr(record["id"].as_str().expect("id"));
+    let offers: Vec<(String, String)> = detail["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .map(|o| {
+            (
+                o["agent"].as_str().unwrap_or_default().to_string(),
+                o["result"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("quiet", "no_answer"),
+        ("busy", "busy"),
+        ("ready", "answered"),
+    ]
+    .iter()
+    .map(|(a, r)| (a.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(offers, expected, "{detail}");
+    assert_eq!(record["agent"], "ready");
+    assert_eq!(record["hangup_by"], "customer");
+    assert_eq!(record["abandoned"], false);
+
+    let q = site.agent("quiet");
+    assert_eq!(
+        (q["state"].as_str(), q["reason"].as_str()),
+        (Some("not_ready"), Some("no answer")),
+        "{q}"
+    );
+    assert_eq!(q["today"]["no_answers"], 1, "{q}");
+    let b = site.agent("busy");
+    assert_eq!(
+        b["state"], "available",
+        "busy keeps the agent available: {b}"
+    );
+    assert_eq!(b["today"]["rejections"], 1, "{b}");
+    let r = wait_for(
+        "the answering agent free again",
+        Duration::from_secs(10),
+        || {
+            let r = site.agent("ready");
+            (r["state"] == "available").then_some(r)
+        },
+    );
+    assert_eq!(r["today"]["answered"], 1, "{r}");
+    for p in [&mut quiet, &mut busy, &mut ready] {
+        p.sipp.stop();
+    }
+}
+
+#[test]
+fn killed_mid_call_record_is_closed_on_restart() {
+    let mut site = Site::start(&["solo"], "ring_timeout = \"5s\"\nrecord = true");
+    let mut agent = phone(&site, "solo", "uas_agent", &["-rtp_echo"]);
+    let _ = site.login("solo");
+    let pcap = caller_pcap();
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 60_000);
+    let live = wait_for(
+        "the call answered by the agent",
+        Duration::from_secs(20),
+        || {
+            site.cdrs()
+                .into_iter()
+                .find(|c| c["agent"] == "solo" && c["status"] == "in_progress")
+        },
+    );
+    assert_eq!(site.agent("solo")["state"], "on_call");
+    site.restart();
+    let id = live["id"].as_str().expect("id");
+    let closed = site.cdr(id);
+    assert_eq!(closed["status"], "ended", "{closed}");
+    assert_eq!(closed["end_reason"], "interrupted", "{closed}");
+    assert_eq!(closed["agent"], "solo", "{closed}");
+    assert_eq!(closed["queue"], "support", "{closed}");
+    let offers = closed["offers"].as_array().expect("offers");
+    assert_eq!(offers.len(), 1, "{closed}");
+    assert_eq!(offers[0]["result"], "answered", "{closed}");
+    // The recording that was running is indexed (its file may be cut short, but readable).
+    assert_eq!(
+        closed["recordings"].as_array().map(Vec::len),
+        Some(1),
+        "{closed}"
+    );
+    // After the restart the agent is logged out and the site takes calls again.
+    assert_eq!(site.agent("solo")["state"], "logged_out");
+    caller.stop();
+    agent.sipp.stop();
+}
+
+#[test]
+fn agent_desktop_holds_hangs_up_and_disposes() {
+    let site = Site::start(&["desk"], "ring_timeout = \"5s\"\nwrap_up = \"30s\"");
+    let mut agent = phone(&site, "desk", "uas_agent", &["-rtp_echo"]);
+    let token = site.login("desk");
+    let pcap = caller_pcap();
+    // The caller would wait 30 s; the agent's desktop ends the call first.
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 30_000);
+    let record = wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "desk")
+    });
+    let id = record["id"].as_str().expect("id").to_string();
+    let act = |what: &str, body: Option<Value>| {
+        let (status, v) = site.call(
+            "POST",
+            &format!("/api/v1/agents/desk/{what}"),
+            Some(&token),
+            body,
+        );
+        assert_eq!(status, 200, "{what}: {v}");
+        v
+    };
+    let live_state = || -> Option<String> {
+        let (_, v) = site.call("GET", "/api/v1/contacts", Some(ADMIN), None);
+        v.as_array()?
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .map(|c| c["state"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(act("hold", None)["state"], "on_hold");
+    wait_for("the contact on hold", Duration::from_secs(10), || {
+        (live_state()? == "on_hold").then_some(())
+    });
+    assert_eq!(act("unhold", None)["state"], "on_call");
+    wait_for("the contact bridged again", Duration::from_secs(10), || {
+        (live_state()? == "bridged").then_some(())
+    });
+    assert_eq!(act("hangup", None)["state"], "wrap_up");
+    let out = caller.wait(Duration::from_secs(20));
+    assert_eq!(
+        (out.successful, out.failed),
+        (1, 0),
+        "the caller got BYE: {}",
+        out.output
+    );
+    let ended = wait_for("the record ended", Duration::from_secs(10), || {
+        let c = site.cdr(&id);
+        (c["status"] == "ended").then_some(c)
+    });
+    assert_eq!(ended["hangup_by"], "agent", "{ended}");
+    let v = act("wrap-up", Some(json!({"disposition": "resolved"})));
+    assert_eq!(v["state"], "available", "{v}");
+    let disposed = wait_for("the disposition", Duration::from_secs(10), || {
+        let c = site.cdr(&id);
+        (c["disposition"] == "resolved").then_some(c)
+    });
+    assert_eq!(disposed["agent"], "desk");
+    agent.sipp.stop();
+}
