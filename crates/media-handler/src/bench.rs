@@ -36,7 +36,7 @@ pub struct RelayArgs {
     /// Relayed calls (each is two legs, one G.711 stream each way).
     #[arg(long, default_value_t = 100)]
     pub calls: usize,
-    /// Seconds measured (after the warm-up).
+    /// Seconds measured per relay (after the warm-ups).
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
     /// What to measure.
@@ -57,9 +57,13 @@ pub struct RelayArgs {
     /// rtpengine's --num-threads.
     #[arg(long, default_value_t = 1)]
     pub rtpengine_threads: usize,
-    /// Warm-up seconds before measuring.
-    #[arg(long, default_value_t = 2)]
+    /// Warm-up seconds before each measurement window.
+    #[arg(long, default_value_t = 1)]
     pub warmup: u64,
+    /// Measurement windows per relay, alternating between relays (`--seconds` is split
+    /// between them).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
     /// First RTP port for the relays started here (the handler uses it, rtpengine +10000).
     #[arg(long, default_value_t = 40000)]
     pub port_base: u16,
@@ -108,15 +112,31 @@ pub struct RelayReport {
 }
 
 /// Run the benchmark as the CLI asks and print the results.
+///
+/// Every relay measured is set up first; then the measurement alternates between them in
+/// `--rounds` windows, so that both meet the same background load on a shared machine.
 pub fn relay(args: &RelayArgs) -> Result<Vec<RelayReport>, BenchError> {
     let exe = std::env::current_exe()?;
-    let mut reports = Vec::new();
+    let mut relays = Vec::new();
     if matches!(args.target, Target::Switchboard | Target::Both) {
-        reports.push(run_switchboard(args, &exe)?);
+        relays.push(setup_switchboard(args, &exe)?);
     }
     if matches!(args.target, Target::Rtpengine | Target::Both) {
-        reports.push(run_rtpengine(args)?);
+        relays.push(setup_rtpengine(args)?);
     }
+    let rounds = args.rounds.max(1);
+    let window = Duration::from_secs_f64((args.seconds as f64 / rounds as f64).max(1.0));
+    let mut totals: Vec<Totals> = relays.iter().map(|_| Totals::default()).collect();
+    for _ in 0..rounds {
+        for (r, t) in relays.iter().zip(totals.iter_mut()) {
+            t.add(measure(r, Duration::from_secs(args.warmup), window)?);
+        }
+    }
+    let reports: Vec<RelayReport> = relays
+        .iter()
+        .zip(&totals)
+        .map(|(r, t)| t.report(r.name, r.calls.len()))
+        .collect();
     print_table(&reports);
     Ok(reports)
 }
@@ -199,12 +219,12 @@ struct CallPorts {
     b_to: u16,
 }
 
-fn run_switchboard(args: &RelayArgs, exe: &std::path::Path) -> Result<RelayReport, BenchError> {
+fn setup_switchboard(args: &RelayArgs, exe: &std::path::Path) -> Result<Relay, BenchError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let tmp = std::env::temp_dir().join(format!("sb-bench-{}", std::process::id()));
-    let mut _child = None;
+    let mut guard = None;
     let (url, pid) = match &args.url {
         Some(u) => (u.clone(), args.pid),
         None => {
@@ -224,7 +244,7 @@ fn run_switchboard(args: &RelayArgs, exe: &std::path::Path) -> Result<RelayRepor
                 .stderr(Stdio::null())
                 .spawn()?;
             let pid = child.id();
-            _child = Some(ChildGuard(child));
+            guard = Some(ChildGuard(child));
             (format!("http://127.0.0.1:{port}"), Some(pid))
         }
     };
@@ -247,9 +267,14 @@ fn run_switchboard(args: &RelayArgs, exe: &std::path::Path) -> Result<RelayRepor
         }
         Ok(calls)
     })?;
-    let report = measure("switchboard", args, &ep, &calls, pid);
-    let _ = std::fs::remove_dir_all(&tmp);
-    report
+    Ok(Relay {
+        name: "switchboard",
+        ep,
+        calls,
+        pid,
+        _guard: guard,
+        tmp: Some(tmp),
+    })
 }
 
 async fn setup_switchboard_call(
@@ -295,7 +320,7 @@ async fn setup_switchboard_call(
     })
 }
 
-fn run_rtpengine(args: &RelayArgs) -> Result<RelayReport, BenchError> {
+fn setup_rtpengine(args: &RelayArgs) -> Result<Relay, BenchError> {
     let ng_port = free_udp_port()?;
     let min = u32::from(args.port_base) + 10_000;
     let max = (min + 4 * args.calls as u32 + 200).min(65535);
@@ -317,7 +342,7 @@ fn run_rtpengine(args: &RelayArgs) -> Result<RelayReport, BenchError> {
         .spawn()
         .map_err(|e| BenchError::Setup(format!("cannot start {}: {e}", args.rtpengine)))?;
     let pid = child.id();
-    let _guard = ChildGuard(child);
+    let guard = ChildGuard(child);
     let ng = Ng::new(SocketAddr::from(([127, 0, 0, 1], ng_port)))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -339,7 +364,14 @@ fn run_rtpengine(args: &RelayArgs) -> Result<RelayReport, BenchError> {
     for i in 0..args.calls {
         calls.push(setup_rtpengine_call(&ng, i, ga, gb)?);
     }
-    measure("rtpengine", args, &ep, &calls, Some(pid))
+    Ok(Relay {
+        name: "rtpengine",
+        ep,
+        calls,
+        pid: Some(pid),
+        _guard: Some(guard),
+        tmp: None,
+    })
 }
 
 fn sdp(addr: SocketAddr) -> String {
@@ -401,14 +433,107 @@ struct Shared {
     late_slots: AtomicU64,
 }
 
-/// Payload layout: send time (ns since `t0`, 8 bytes) then the measuring flag (1 byte).
-fn measure(
-    target: &'static str,
-    args: &RelayArgs,
-    ep: &Endpoints,
-    calls: &[CallPorts],
+/// A relay set up with its calls, ready to measure.
+struct Relay {
+    name: &'static str,
+    ep: Endpoints,
+    calls: Vec<CallPorts>,
     pid: Option<u32>,
-) -> Result<RelayReport, BenchError> {
+    _guard: Option<ChildGuard>,
+    tmp: Option<std::path::PathBuf>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(t) = &self.tmp {
+            let _ = std::fs::remove_dir_all(t);
+        }
+    }
+}
+
+/// What one measurement window saw.
+struct Window {
+    seconds: f64,
+    sent: u64,
+    received: u64,
+    cpu_s: f64,
+    generator_cpu_s: f64,
+    late_slots: u64,
+    hist: Vec<u32>,
+}
+
+/// Windows of one relay, added up.
+#[derive(Default)]
+struct Totals {
+    seconds: f64,
+    sent: u64,
+    received: u64,
+    cpu_s: f64,
+    generator_cpu_s: f64,
+    late_slots: u64,
+    hist: Vec<u32>,
+}
+
+impl Totals {
+    fn add(&mut self, w: Window) {
+        self.seconds += w.seconds;
+        self.sent += w.sent;
+        self.received += w.received;
+        self.cpu_s += w.cpu_s;
+        self.generator_cpu_s += w.generator_cpu_s;
+        self.late_slots += w.late_slots;
+        if self.hist.is_empty() {
+            self.hist = w.hist;
+        } else {
+            for (a, b) in self.hist.iter_mut().zip(w.hist) {
+                *a += b;
+            }
+        }
+    }
+
+    fn percentile(&self, q: f64) -> f64 {
+        let total: u64 = self.hist.iter().map(|&c| u64::from(c)).sum();
+        if total == 0 {
+            return f64::NAN;
+        }
+        let want = (total as f64 * q).ceil() as u64;
+        let mut acc = 0u64;
+        for (us, &c) in self.hist.iter().enumerate() {
+            acc += u64::from(c);
+            if acc >= want {
+                return us as f64;
+            }
+        }
+        HIST_US as f64
+    }
+
+    fn report(&self, target: &'static str, calls: usize) -> RelayReport {
+        RelayReport {
+            target,
+            calls,
+            seconds: self.seconds,
+            sent: self.sent,
+            received: self.received,
+            pps: self.received as f64 / self.seconds.max(1e-9),
+            loss_pct: if self.sent == 0 {
+                f64::NAN
+            } else {
+                100.0 * self.sent.saturating_sub(self.received) as f64 / self.sent as f64
+            },
+            cpu_s: self.cpu_s,
+            cpu_us_per_packet: self.cpu_s * 1e6 / self.received.max(1) as f64,
+            p50_us: self.percentile(0.50),
+            p99_us: self.percentile(0.99),
+            generator_cpu_s: self.generator_cpu_s,
+            late_slots: self.late_slots,
+        }
+    }
+}
+
+/// Run traffic through `relay` for a warm-up, then measure for `window`.
+///
+/// Payload layout: send time (ns since `t0`, 8 bytes) then the measuring flag (1 byte).
+fn measure(relay: &Relay, warmup: Duration, window: Duration) -> Result<Window, BenchError> {
     let t0 = Instant::now();
     let shared = Arc::new(Shared {
         stop_sending: AtomicBool::new(false),
@@ -417,28 +542,28 @@ fn measure(
         sent: AtomicU64::new(0),
         late_slots: AtomicU64::new(0),
     });
-    let (a, b) = (ep.a.try_clone()?, ep.b.try_clone()?);
-    let calls_tx: Vec<CallPorts> = calls.to_vec();
+    let (a, b) = (relay.ep.a.try_clone()?, relay.ep.b.try_clone()?);
+    let calls_tx: Vec<CallPorts> = relay.calls.clone();
     let sh = shared.clone();
     let sender = std::thread::Builder::new()
         .name("bench-send".into())
         .spawn(move || send_loop(t0, &a, &b, &calls_tx, &sh))?;
-    let (a, b) = (ep.a.try_clone()?, ep.b.try_clone()?);
+    let (a, b) = (relay.ep.a.try_clone()?, relay.ep.b.try_clone()?);
     let sh = shared.clone();
     let receiver = std::thread::Builder::new()
         .name("bench-recv".into())
         .spawn(move || recv_loop(t0, &a, &b, &sh))?;
 
-    std::thread::sleep(Duration::from_secs(args.warmup));
-    let cpu0 = pid.map(sys::process_cpu_seconds).transpose()?;
+    std::thread::sleep(warmup);
+    let cpu0 = relay.pid.map(sys::process_cpu_seconds).transpose()?;
     let gen0 = sys::process_cpu_seconds(std::process::id())?;
     let w0 = Instant::now();
     shared.late_slots.store(0, Ordering::Relaxed);
     shared.measuring.store(true, Ordering::Release);
-    std::thread::sleep(Duration::from_secs(args.seconds));
+    std::thread::sleep(window);
     shared.measuring.store(false, Ordering::Release);
-    let window = w0.elapsed().as_secs_f64();
-    let cpu1 = pid.map(sys::process_cpu_seconds).transpose()?;
+    let seconds = w0.elapsed().as_secs_f64();
+    let cpu1 = relay.pid.map(sys::process_cpu_seconds).transpose()?;
     let gen1 = sys::process_cpu_seconds(std::process::id())?;
     // Let the last measured packets through, then stop.
     std::thread::sleep(Duration::from_millis(300));
@@ -456,39 +581,14 @@ fn measure(
         (Some(a), Some(b)) => b - a,
         _ => f64::NAN,
     };
-    let pct = |q: f64| -> f64 {
-        let total: u64 = hist.iter().map(|&c| u64::from(c)).sum();
-        if total == 0 {
-            return f64::NAN;
-        }
-        let want = (total as f64 * q).ceil() as u64;
-        let mut acc = 0u64;
-        for (us, &c) in hist.iter().enumerate() {
-            acc += u64::from(c);
-            if acc >= want {
-                return us as f64;
-            }
-        }
-        HIST_US as f64
-    };
-    Ok(RelayReport {
-        target,
-        calls: calls.len(),
-        seconds: window,
+    Ok(Window {
+        seconds,
         sent,
         received,
-        pps: received as f64 / window,
-        loss_pct: if sent == 0 {
-            f64::NAN
-        } else {
-            100.0 * (sent.saturating_sub(received)) as f64 / sent as f64
-        },
         cpu_s,
-        cpu_us_per_packet: cpu_s * 1e6 / received.max(1) as f64,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
         generator_cpu_s: gen1 - gen0,
         late_slots,
+        hist,
     })
 }
 
