@@ -100,6 +100,9 @@ pub struct CallContext {
     pub prompts: PathBuf,
     /// Media handlers and the bandwidth manager.
     pub registry: Registry,
+    /// Audio codecs the media handlers transcode (`bandwidth.transcode`): the
+    /// bandwidth manager may answer with them, and degrades to the cheapest.
+    pub transcodable: Vec<sdp::Codec>,
     /// Call records.
     pub store: Arc<dyn Store>,
     /// The signalling task.
@@ -532,7 +535,7 @@ impl Call {
             offer: &offer,
             services: Services::IVR,
             priority: self.priority(),
-            transcodable: &[],
+            transcodable: &self.cx.transcodable,
         };
         let (placement, client) = self
             .cx
@@ -1771,7 +1774,7 @@ impl Call {
                     offer: &offer,
                     services: m.services,
                     priority,
-                    transcodable: &[],
+                    transcodable: &self.cx.transcodable,
                 },
             )
             .map_err(|e| (place_error_reply(&e), e.to_string()))?;

@@ -127,6 +127,29 @@ pub struct BandwidthConfig {
     /// Share of each handler's capacity (percent) kept for priority contacts.
     #[serde(default = "default_priority_reserve")]
     pub priority_reserve_percent: u8,
+    /// Audio codecs the media handlers transcode to and from G.711, in SDP spelling:
+    /// answered when an offer has nothing else in common, and as the cheaper codec
+    /// when no handler has room for G.711 (degradation). Default: what
+    /// `switchboard media` is built with, `["G729", "GSM", "opus"]`.
+    #[serde(default = "default_transcode")]
+    pub transcode: Vec<Spanned<String>>,
+}
+
+impl BandwidthConfig {
+    /// The `transcode` codecs (unknown names are reported by validation and skipped).
+    pub fn transcode_codecs(&self) -> Vec<sdp::Codec> {
+        self.transcode
+            .iter()
+            .filter_map(|n| codec_named(n.get_ref(), sdp::MediaKind::Audio))
+            .collect()
+    }
+}
+
+/// A real (non-auxiliary) codec of `kind` by its SDP encoding name.
+fn codec_named(name: &str, kind: sdp::MediaKind) -> Option<sdp::Codec> {
+    sdp::Codec::ALL.into_iter().find(|c| {
+        c.kind() == kind && !c.is_auxiliary() && c.encoding_name().eq_ignore_ascii_case(name)
+    })
 }
 
 /// `[storage]`
@@ -467,6 +490,14 @@ impl Config {
                 "bandwidth.priority_reserve_percent must be at most 90".into(),
             );
         }
+        for n in &self.bandwidth.transcode {
+            if codec_named(n.get_ref(), sdp::MediaKind::Audio).is_none() {
+                at(
+                    n.span(),
+                    format!("bandwidth.transcode: {:?} is not an audio codec", n.get_ref()),
+                );
+            }
+        }
 
         let mut queue_ids = BTreeSet::new();
         for q in &self.queues {
@@ -623,6 +654,7 @@ impl Default for BandwidthConfig {
     fn default() -> Self {
         BandwidthConfig {
             priority_reserve_percent: default_priority_reserve(),
+            transcode: default_transcode(),
         }
     }
 }
@@ -665,6 +697,12 @@ fn default_capacity() -> u64 {
 }
 fn default_priority_reserve() -> u8 {
     10
+}
+fn default_transcode() -> Vec<Spanned<String>> {
+    ["G729", "GSM", "opus"]
+        .iter()
+        .map(|n| Spanned::new(0..0, (*n).to_string()))
+        .collect()
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")

@@ -449,6 +449,7 @@ impl Controller {
             flows: flows.clone(),
             prompts: absolute(&config.prompts),
             registry: registry.clone(),
+            transcodable: config.bandwidth.transcode_codecs(),
             store: store.clone(),
             sig: signalling.clone(),
             media_events: media_events.clone(),
