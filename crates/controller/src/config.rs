@@ -66,7 +66,8 @@ pub struct SipConfig {
     /// Concurrent customer calls before new ones get `503` + `Retry-After`.
     #[serde(default = "default_max_calls")]
     pub max_calls: usize,
-    /// The `Retry-After` (seconds) sent with an overload `503`.
+    /// The `Retry-After` (seconds) sent with every `503` (overload, or no media
+    /// handler with room).
     #[serde(default = "default_retry_after")]
     pub retry_after: u32,
     /// Calls being set up at once (INVITE received, no final answer yet)
@@ -494,7 +495,10 @@ impl Config {
             if codec_named(n.get_ref(), sdp::MediaKind::Audio).is_none() {
                 at(
                     n.span(),
-                    format!("bandwidth.transcode: {:?} is not an audio codec", n.get_ref()),
+                    format!(
+                        "bandwidth.transcode: {:?} is not an audio codec",
+                        n.get_ref()
+                    ),
                 );
             }
         }
@@ -800,6 +804,21 @@ flow = "other"
             lines.contains(&(20, "route number \"1000\" is declared twice")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn transcode_codecs_default_to_the_handlers_and_bad_names_are_problems() {
+        let c = parse("").unwrap();
+        assert_eq!(
+            c.bandwidth.transcode_codecs(),
+            [sdp::Codec::G729, sdp::Codec::Gsm, sdp::Codec::Opus]
+        );
+        let c = parse("[bandwidth]\ntranscode = [\"gsm\"]\n").unwrap();
+        assert_eq!(c.bandwidth.transcode_codecs(), [sdp::Codec::Gsm]);
+        let err = parse("[bandwidth]\ntranscode = [\"G729\",\n  \"H264\"]\n").unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].line, 3, "{err}");
+        assert!(err.0[0].message.contains("not an audio codec"), "{err}");
     }
 
     #[test]

@@ -376,6 +376,8 @@ impl Controller {
         // Media handlers.
         let bw = bandwidth::Config {
             priority_headroom_percent: config.bandwidth.priority_reserve_percent,
+            // One Retry-After for every 503, whether signalling or bandwidth refuses.
+            retry_after: Duration::from_secs(u64::from(config.sip.retry_after)),
             ..bandwidth::Config::default()
         };
         let registry = Registry::new(bw);
