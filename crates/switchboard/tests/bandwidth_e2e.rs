@@ -1,0 +1,739 @@
+//! End to end: the bandwidth manager on the real binaries (issue 4, item 7).
+//!
+//! `switchboard controller` (no embedded media handler) and three `switchboard
+//! media` processes with capacities 1:2:4 that register themselves, driven by
+//! sipp callers whose flow plays a prompt in a loop:
+//!
+//! 1. placement follows capacity (sessions and reserved kbit/s from
+//!    `GET /api/v1/media-handlers`);
+//! 2. `kill -9` of the largest handler: it is `down` within 3 s and new calls
+//!    go only to the other two, until G.711 fits nowhere (a PCMU-only offer is
+//!    then refused with `503` + `Retry-After`);
+//! 3. an offer that also lists G.729 and GSM is answered with G.729 (the
+//!    cheapest): the 200's SDP says payload 18, the caller receives payload 18,
+//!    and what it receives decodes to the spoken prompt (real energy); the
+//!    contact's live view and its call record show the degradation;
+//! 4. G.729 calls fill what is left, then the same offer gets `503` +
+//!    `Retry-After`.
+//!
+//! How many calls fit is planned from the bandwidth crate's own estimate of the
+//! offers (checked against the reservations the API reports), so every step is
+//! exact rather than "about".
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{demo_dir, pcap_bytes, pcmu_packets, rtp_packet, tone};
+use testkit::capture::Capture;
+use testkit::http;
+use testkit::pcap::UdpPacket;
+use testkit::process::{Process, free_sip_port, free_tcp_addr, free_udp_port, rtp_port_range};
+use testkit::sipp::Sipp;
+
+/// Capacities of the three handlers, kbit/s (1:2:4).
+const CAPACITIES: [u64; 3] = [440, 880, 1760];
+/// `bandwidth.priority_reserve_percent` (the default): normal calls use 90%.
+const PRIORITY_RESERVE: u64 = 10;
+/// Calls placed before the kill.
+const FIRST_CALLS: usize = 7;
+/// How long the background callers stay (the test ends them sooner).
+const HOLD_MS: u32 = 120_000;
+
+/// The flow: answer with the welcome prompt, again and again.
+const HOLD_FLOW: &str =
+    "name: hold\nstart: talk\nstates:\n  talk:\n    play: welcome\n    next: talk\n";
+
+/// The offers the sipp scenarios make (`uac_call.xml`, `uac_cheap.xml`), for the estimates.
+const PCMU_OFFER: &str = "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 16000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n";
+const CHEAP_OFFER: &str = "v=0\r\no=cheap 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 16000 RTP/AVP 0 18 3 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:18 G729/8000\r\n\
+a=fmtp:18 annexb=no\r\na=rtpmap:3 GSM/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n";
+
+/// What a contact answered with `codec` reserves (bit/s), as the bandwidth manager estimates it.
+fn need_bps(offer: &str, codec: sdp::Codec) -> u64 {
+    let offer = sdp::SessionDescription::parse(offer.as_bytes()).expect("offer parses");
+    let caps = sdp::Capabilities::audio(&[codec]);
+    let n = sdp::negotiate(&offer, &caps).expect("negotiates");
+    bandwidth::estimate_negotiation(&offer, &n, bandwidth::Services::IVR)
+        .total
+        .peak_bps()
+}
+
+struct Handler {
+    process: Process,
+    id: String,
+    capacity_kbps: u64,
+}
+
+impl Handler {
+    /// What a normal contact may use of it, bit/s.
+    fn usable_bps(&self) -> u64 {
+        self.capacity_kbps * 1000 / 100 * (100 - PRIORITY_RESERVE)
+    }
+}
+
+struct Rig {
+    controller: Process,
+    http: SocketAddr,
+    sip_port: u16,
+    handlers: Vec<Handler>,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start() -> Rig {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let flows = dir.path().join("flows");
+        std::fs::create_dir_all(&flows).expect("flows dir");
+        std::fs::write(flows.join("hold.yaml"), HOLD_FLOW).expect("write flow");
+        let prompts = demo_dir()
+            .join("prompts")
+            .canonicalize()
+            .expect("demo prompts");
+        let sip_port = free_sip_port();
+        let http = free_tcp_addr();
+        let config = format!(
+            r#"
+flows = "flows"
+prompts = "{prompts}"
+
+[sip]
+listen = ["udp:127.0.0.1:{sip_port}"]
+domain = "switchboard.test"
+max_calls = 100
+retry_after = 9
+
+[http]
+listen = "{http}"
+
+[bandwidth]
+priority_reserve_percent = {PRIORITY_RESERVE}
+
+[[routes]]
+number = "1000"
+flow = "hold"
+"#,
+            prompts = prompts.display(),
+        );
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, config).expect("write config");
+        let data = dir.path().join("data");
+        let args: Vec<String> = [
+            "controller",
+            "--config",
+            &path.display().to_string(),
+            "--data-dir",
+            &data.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut controller = Process::spawn(
+            "switchboard-controller",
+            Path::new(env!("CARGO_BIN_EXE_switchboard")),
+            &args,
+            &[("RUST_LOG", "info,controller=debug")],
+        );
+        controller.wait_http(http, "/api/v1/health", Duration::from_secs(30));
+
+        let handlers = CAPACITIES
+            .iter()
+            .enumerate()
+            .map(|(i, &capacity_kbps)| {
+                let addr = free_tcp_addr();
+                let (first, last) = rtp_port_range(60);
+                let hdata = dir.path().join(format!("media-{i}"));
+                let args: Vec<String> = [
+                    "media",
+                    "--http-listen",
+                    &addr.to_string(),
+                    "--rtp-ip",
+                    "127.0.0.1",
+                    "--rtp-ports",
+                    &format!("{first}-{last}"),
+                    "--capacity-kbps",
+                    &capacity_kbps.to_string(),
+                    "--data-dir",
+                    &hdata.display().to_string(),
+                    "--media-threads",
+                    "1",
+                    "--controller",
+                    &format!("http://{http}"),
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                let mut process = Process::spawn(
+                    &format!("switchboard-media-{capacity_kbps}"),
+                    Path::new(env!("CARGO_BIN_EXE_switchboard")),
+                    &args,
+                    &[],
+                );
+                process.wait_http(addr, "/v1/status", Duration::from_secs(30));
+                Handler {
+                    process,
+                    id: addr.to_string(),
+                    capacity_kbps,
+                }
+            })
+            .collect();
+        Rig {
+            controller,
+            http,
+            sip_port,
+            handlers,
+            _dir: dir,
+        }
+    }
+
+    fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.sip_port)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let r = http::get(self.http, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert!(
+            (200..300).contains(&r.status),
+            "GET {path}: {} {}",
+            r.status,
+            r.text()
+        );
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", r.text()))
+    }
+
+    /// `GET /api/v1/media-handlers` by id.
+    fn media_handlers(&self) -> BTreeMap<String, Value> {
+        self.get("/api/v1/media-handlers")
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|h| (h["id"].as_str().expect("an id").to_string(), h.clone()))
+            .collect()
+    }
+
+    fn sessions(&self) -> Vec<u64> {
+        let all = self.media_handlers();
+        self.handlers
+            .iter()
+            .map(|h| {
+                all.get(&h.id)
+                    .map_or(0, |v| v["sessions"].as_u64().unwrap_or(0))
+            })
+            .collect()
+    }
+
+    /// Polls `cond` on the handlers' view until it holds (panics after `timeout`).
+    fn wait_handlers(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&BTreeMap<String, Value>) -> bool,
+    ) -> BTreeMap<String, Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.media_handlers();
+            if cond(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not after {timeout:?}: {v:#?}\ncontacts: {:#}",
+                self.get("/api/v1/contacts")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The live contacts by id.
+    fn contacts(&self) -> BTreeMap<String, Value> {
+        self.get("/api/v1/contacts")
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|c| (c["id"].as_str().expect("an id").to_string(), c.clone()))
+            .collect()
+    }
+
+    /// Waits until `n` contacts not in `before` are live and answered; returns them.
+    fn wait_new_answered(
+        &self,
+        before: &BTreeSet<String>,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let new: Vec<Value> = self
+                .contacts()
+                .into_iter()
+                .filter(|(id, _)| !before.contains(id))
+                .map(|(_, c)| c)
+                .collect();
+            let answered = new.iter().filter(|c| c["state"] == "answered").count();
+            if answered >= n {
+                assert_eq!(new.len(), n, "more new contacts than calls: {new:#?}");
+                return new;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{answered} of {n} new contacts answered after {timeout:?}: {new:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Callers in the background: `n` calls placed 4 a second, each held `HOLD_MS`.
+fn background_callers(rig: &Rig, scenario: &str, audio: &[u8], n: usize) -> testkit::sipp::Running {
+    Sipp::scenario(scenario)
+        .file("caller.pcap", audio)
+        .file("caller_dtmf.pcap", audio)
+        .local(free_sip_port(), free_udp_port())
+        .args([
+            "-s".to_string(),
+            "1000".into(),
+            "-d".into(),
+            HOLD_MS.to_string(),
+            "-r".into(),
+            "4".into(),
+            "-l".into(),
+            n.to_string(),
+        ])
+        .calls(n as u64)
+        .target(&rig.target())
+        .spawn()
+}
+
+/// `seconds` of a 440 Hz tone as G.729 RTP (payload type 18), as a pcap.
+fn g729_pcap(seconds: f64) -> Vec<u8> {
+    let mut enc = media::codec::new_audio_codec(&media::CodecSpec::new("G729", 18, 8000))
+        .expect("G.729 is built in");
+    let pcm = tone(440.0, seconds);
+    let packets: Vec<UdpPacket> = pcm
+        .chunks_exact(160)
+        .enumerate()
+        .map(|(i, frame)| {
+            let mut payload = [0u8; 64];
+            let n = enc.encode(frame, &mut payload).expect("encode");
+            rtp_packet(
+                18,
+                i as u16,
+                (i * 160) as u32,
+                0x0729_0729,
+                false,
+                &payload[..n],
+                1_700_000_000.0 + i as f64 * 0.02,
+            )
+        })
+        .collect();
+    pcap_bytes(&packets)
+}
+
+/// Sends an INVITE with `sdp` from a fresh UDP socket and returns the final
+/// response (ACKed when it is not a 2xx).
+fn invite_final(rig: &Rig, tag: &str, sdp: &str) -> String {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    let target = rig.target();
+    let head = |method: &str, to_tag: &str| {
+        format!(
+            "{method} sip:1000@{target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bK-{tag};rport\r\n\
+             From: <sip:probe@{local}>;tag=f-{tag}\r\n\
+             To: <sip:1000@{target}>{to_tag}\r\n\
+             Call-ID: {tag}@probe\r\n\
+             CSeq: 1 {method}\r\n\
+             Contact: <sip:probe@{local}>\r\n\
+             Max-Forwards: 70\r\n"
+        )
+    };
+    let invite = format!(
+        "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        head("INVITE", ""),
+        sdp.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = vec![0u8; 65535];
+    let mut last_send = Instant::now() - Duration::from_secs(1);
+    loop {
+        assert!(Instant::now() < deadline, "no final answer to INVITE {tag}");
+        if last_send.elapsed() >= Duration::from_millis(500) {
+            sock.send_to(invite.as_bytes(), &target).expect("send");
+            last_send = Instant::now();
+        }
+        let Ok(n) = sock.recv(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 1") {
+            // Provisional: stop retransmitting (timer A stops on a provisional).
+            last_send = Instant::now() + Duration::from_secs(60);
+            continue;
+        }
+        if !text.starts_with("SIP/2.0 2") {
+            let to_tag = header(&text, "To")
+                .and_then(|t| t.split_once(";tag=").map(|(_, tag)| format!(";tag={tag}")))
+                .unwrap_or_default();
+            let ack = format!("{}Content-Length: 0\r\n\r\n", head("ACK", &to_tag))
+                .replace("CSeq: 1 ACK", "CSeq: 1 ACK");
+            sock.send_to(ack.as_bytes(), &target).expect("send ACK");
+        }
+        return text;
+    }
+}
+
+/// A header's value (first occurrence, case-insensitive name).
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+fn assert_refused_503(response: &str) {
+    assert!(
+        response.starts_with("SIP/2.0 503"),
+        "expected 503, got:\n{response}"
+    );
+    let after: u64 = header(response, "Retry-After")
+        .unwrap_or_else(|| panic!("503 without Retry-After:\n{response}"))
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad Retry-After:\n{response}"));
+    assert_eq!(after, 9, "the configured sip.retry_after:\n{response}");
+}
+
+/// The degradations of the attempt that placed a contact.
+fn degradations(placement: &Value) -> Vec<Value> {
+    placement["attempts"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .find(|a| !a["chosen"].is_null())
+        .and_then(|a| a["degradations"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn rtp_payload(p: &[u8]) -> Option<(u8, &[u8])> {
+    if p.len() < 12 || p[0] >> 6 != 2 {
+        return None;
+    }
+    let cc = usize::from(p[0] & 0x0f);
+    let mut at = 12 + 4 * cc;
+    if p[0] & 0x10 != 0 {
+        let len = usize::from(u16::from_be_bytes([*p.get(at + 2)?, *p.get(at + 3)?]));
+        at += 4 + 4 * len;
+    }
+    Some((p[1] & 0x7f, p.get(at..)?))
+}
+
+fn messages_log(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).expect("sipp dir").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with("_messages.log") {
+            out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// The SDP body of the first `200 OK` that has one, from sipp's message trace.
+fn answer_sdp(trace: &str) -> Option<String> {
+    let start = trace.find("SIP/2.0 200 OK")?;
+    let msg = &trace[start..];
+    let body = msg
+        .find("\r\n\r\n")
+        .map(|i| &msg[i + 4..])
+        .or_else(|| msg.find("\n\n").map(|i| &msg[i + 2..]))?;
+    let end = body.find("----------").unwrap_or(body.len());
+    let body = &body[..end];
+    body.contains("m=audio").then(|| body.to_string())
+}
+
+#[test]
+fn placement_failover_degradation_and_refusal_on_real_processes() {
+    let mut rig = Rig::start();
+    let ids: Vec<String> = rig.handlers.iter().map(|h| h.id.clone()).collect();
+
+    // All three registered themselves and are up with their capacities.
+    rig.wait_handlers("three handlers up", Duration::from_secs(20), |v| {
+        rig.handlers.iter().all(|h| {
+            v.get(&h.id).is_some_and(|x| {
+                x["state"] == "up"
+                    && x["capacity_kbps"] == h.capacity_kbps
+                    && x["origin"] == "registered"
+            })
+        })
+    });
+
+    let pcmu = need_bps(PCMU_OFFER, sdp::Codec::Pcmu);
+    let g729 = need_bps(CHEAP_OFFER, sdp::Codec::G729);
+    eprintln!("estimates: PCMU {pcmu} bit/s, G.729 {g729} bit/s per IVR contact");
+    assert!(
+        g729 * 2 < pcmu,
+        "G.729 must be much cheaper: {g729} vs {pcmu}"
+    );
+
+    // ---- (a) placement follows capacity ----------------------------------------------------
+    let pcmu_audio = pcmu_pcap(f64::from(HOLD_MS) / 1000.0);
+    let _first = background_callers(&rig, "uac_call", &pcmu_audio, FIRST_CALLS);
+    rig.wait_new_answered(&BTreeSet::new(), FIRST_CALLS, Duration::from_secs(30));
+    let view = rig.media_handlers();
+    let sessions = rig.sessions();
+    let total_cap: u64 = CAPACITIES.iter().sum();
+    eprintln!("after {FIRST_CALLS} calls: sessions {sessions:?} on capacities {CAPACITIES:?}");
+    for (h, &s) in rig.handlers.iter().zip(&sessions) {
+        let fair = FIRST_CALLS as f64 * h.capacity_kbps as f64 / total_cap as f64;
+        assert!(
+            (s as f64 - fair).abs() <= 1.0,
+            "handler {} ({} kbit/s) has {s} sessions, its share is {fair:.2}: {view:#?}",
+            h.id,
+            h.capacity_kbps
+        );
+        let reserved = view[&h.id]["reserved_kbps"].as_u64().unwrap();
+        assert_eq!(
+            reserved,
+            (s * pcmu).div_ceil(1000),
+            "reservations are the estimate per call: {view:#?}"
+        );
+    }
+    let rel: Vec<f64> = rig
+        .handlers
+        .iter()
+        .map(|h| view[&h.id]["reserved_kbps"].as_f64().unwrap() / h.capacity_kbps as f64)
+        .collect();
+    let spread =
+        rel.iter().cloned().fold(f64::MIN, f64::max) - rel.iter().cloned().fold(f64::MAX, f64::min);
+    let one_call_on_smallest = pcmu as f64 / 1000.0 / CAPACITIES[0] as f64;
+    assert!(
+        spread <= one_call_on_smallest + 1e-9,
+        "relative loads {rel:?} differ by more than one call on the smallest handler"
+    );
+    assert_eq!(sessions.iter().sum::<u64>(), FIRST_CALLS as u64);
+
+    // ---- (b) kill -9 the largest handler -------------------------------------------------
+    let victim = 2;
+    let before_kill = rig.sessions();
+    let killed_at = Instant::now();
+    rig.handlers[victim].process.kill_hard();
+    let down = rig.wait_handlers("killed handler down", Duration::from_secs(10), |v| {
+        v[&ids[victim]]["state"] == "down"
+    });
+    let took = killed_at.elapsed();
+    eprintln!("killed handler marked down after {took:?}");
+    assert!(
+        took <= Duration::from_millis(3500),
+        "down only after {took:?} (3 s allowed)"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        if i != victim {
+            assert_eq!(down[id]["state"], "up", "{down:#?}");
+        }
+    }
+
+    // New G.711 calls fill the other two exactly, and none goes to the dead one.
+    let room = |sessions: &[u64], need: u64| -> Vec<u64> {
+        rig.handlers
+            .iter()
+            .zip(sessions)
+            .enumerate()
+            .map(|(i, (h, &s))| {
+                if i == victim {
+                    0
+                } else {
+                    h.usable_bps().saturating_sub(s * pcmu) / need
+                }
+            })
+            .collect()
+    };
+    let more = room(&before_kill, pcmu);
+    let fill: u64 = more.iter().sum();
+    assert!(fill >= 2, "the plan needs room for G.711 calls: {more:?}");
+    let before: BTreeSet<String> = rig.contacts().into_keys().collect();
+    let _second = background_callers(&rig, "uac_call", &pcmu_audio, fill as usize);
+    let new = rig.wait_new_answered(&before, fill as usize, Duration::from_secs(30));
+    for c in &new {
+        assert_ne!(
+            c["handler"],
+            ids[victim].as_str(),
+            "placed on the dead handler: {c:#}"
+        );
+        let dead = c["placement"]["attempts"][0]["candidates"]
+            .as_array()
+            .expect("candidates")
+            .iter()
+            .find(|x| x["handler"] == ids[victim].as_str())
+            .cloned()
+            .expect("the dead handler is a candidate");
+        assert_eq!(dead["excluded"], "Down", "{c:#}");
+        assert_eq!(c["codec"], "PCMU");
+    }
+    let after_fill = rig.sessions();
+    for i in 0..3 {
+        if i == victim {
+            assert!(after_fill[i] <= before_kill[i], "{after_fill:?}");
+        } else {
+            assert_eq!(after_fill[i], before_kill[i] + more[i], "{after_fill:?}");
+        }
+    }
+    eprintln!("after the failover fill: sessions {after_fill:?}");
+
+    // G.711 fits nowhere now: an offer of PCMU alone is refused.
+    let full = room(&after_fill, pcmu);
+    assert!(full.iter().all(|&n| n == 0), "{full:?}");
+    assert_refused_503(&invite_final(&rig, "pcmu-only", PCMU_OFFER));
+
+    // ---- (c) the cheaper codec, really transcoded ----------------------------------------
+    let cheap_room = room(&after_fill, g729);
+    assert!(
+        cheap_room.iter().sum::<u64>() >= 2,
+        "the plan needs room for G.729 calls: {cheap_room:?}"
+    );
+    let media_port = free_udp_port();
+    let cap = Capture::start(&format!("udp and dst port {media_port}")).expect("capture");
+    let before: BTreeSet<String> = rig.contacts().into_keys().collect();
+    let cheap = Sipp::scenario("uac_cheap")
+        .file("caller.pcap", &g729_pcap(6.0))
+        .local(free_sip_port(), media_port)
+        .args(["-s", "1000", "-d", "4000", "-trace_msg"])
+        .calls(1)
+        .timeout(Duration::from_secs(40))
+        .target(&rig.target());
+    let trace_dir: PathBuf = cheap.dir().to_path_buf();
+    let mut cheap = cheap.spawn();
+    let live = rig.wait_new_answered(&before, 1, Duration::from_secs(20));
+    let contact = &live[0];
+    assert_eq!(contact["codec"], "G729", "{contact:#}");
+    let d = degradations(&contact["placement"]);
+    assert!(
+        d.iter()
+            .any(|x| x["type"] == "cheaper_codec" && x["from"] == "PCMU" && x["to"] == "G729"),
+        "the live view shows the degradation: {contact:#}"
+    );
+    let out = cheap.wait(Duration::from_secs(50));
+    let trace = messages_log(&trace_dir);
+    assert!(
+        out.code == 0 && out.successful == 1,
+        "{}\n{trace}",
+        out.output
+    );
+    let packets = cap.stop().expect("capture");
+    let answer = answer_sdp(&trace).unwrap_or_else(|| panic!("no 200 with SDP in:\n{trace}"));
+    let mline = answer
+        .lines()
+        .find(|l| l.starts_with("m=audio"))
+        .expect("m=audio")
+        .trim()
+        .to_string();
+    let formats: Vec<&str> = mline.split_whitespace().skip(3).collect();
+    assert_eq!(
+        formats.first(),
+        Some(&"18"),
+        "answered with G.729: {answer}"
+    );
+    assert!(!formats.contains(&"0"), "PCMU not answered: {answer}");
+
+    // What the caller received: G.729 only, and it decodes to speech.
+    let mut dec = media::codec::new_audio_codec(&media::CodecSpec::new("G729", 18, 8000))
+        .expect("G.729 is built in");
+    let mut pts = BTreeMap::new();
+    let mut frames_rms = Vec::new();
+    for p in packets.iter().filter(|p| p.dst.port() == media_port) {
+        let Some((pt, payload)) = rtp_payload(&p.payload) else {
+            continue;
+        };
+        *pts.entry(pt).or_insert(0usize) += 1;
+        if pt == 18 {
+            let mut pcm = [0i16; 480];
+            let n = dec.decode(payload, &mut pcm).expect("decodes");
+            let sum: f64 = pcm[..n].iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+            frames_rms.push((sum / n.max(1) as f64).sqrt());
+        }
+    }
+    let received = frames_rms.len();
+    let voiced = frames_rms.iter().filter(|&&r| r > 300.0).count();
+    let loudest = frames_rms.iter().cloned().fold(0.0, f64::max);
+    eprintln!(
+        "caller received {received} G.729 packets ({pts:?}); {voiced} voiced frames, loudest RMS {loudest:.0}"
+    );
+    assert_eq!(
+        pts.keys().copied().collect::<Vec<_>>(),
+        [18],
+        "only G.729 toward the caller: {pts:?}"
+    );
+    assert!(
+        received >= 150,
+        "about 4 s of audio expected, got {received} packets"
+    );
+    assert!(
+        voiced * 4 >= received && loudest > 1500.0,
+        "the prompt is not heard: {voiced} of {received} frames voiced, loudest RMS {loudest:.0}"
+    );
+
+    // The call record keeps the degradation.
+    let id = contact["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let cdr = loop {
+        let cdr = rig.get(&format!("/api/v1/cdrs/{id}"));
+        if cdr["ended_at"].is_string() {
+            break cdr;
+        }
+        assert!(Instant::now() < deadline, "record not closed: {cdr:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(cdr["codec"], "G729", "{cdr:#}");
+    assert!(
+        degradations(&cdr["placement"])
+            .iter()
+            .any(|x| x["type"] == "cheaper_codec" && x["to"] == "G729"),
+        "the record shows the degradation: {cdr:#}"
+    );
+
+    // ---- (d) G.729 fills the rest, then 503 -----------------------------------------------
+    rig.wait_handlers("the G.729 call released", Duration::from_secs(10), |v| {
+        rig.handlers
+            .iter()
+            .zip(&after_fill)
+            .enumerate()
+            .all(|(i, (h, &s))| i == victim || v[&h.id]["sessions"] == s)
+    });
+    let k: u64 = cheap_room.iter().sum();
+    let before: BTreeSet<String> = rig.contacts().into_keys().collect();
+    let _third = background_callers(
+        &rig,
+        "uac_cheap",
+        &g729_pcap(f64::from(HOLD_MS) / 1000.0),
+        k as usize,
+    );
+    let new = rig.wait_new_answered(&before, k as usize, Duration::from_secs(30));
+    assert!(new.iter().all(|c| c["codec"] == "G729"), "{new:#?}");
+    let last = rig.sessions();
+    eprintln!("after the G.729 fill: sessions {last:?}");
+    for i in 0..3 {
+        if i != victim {
+            assert_eq!(last[i], after_fill[i] + cheap_room[i], "{last:?}");
+        }
+    }
+    assert_refused_503(&invite_final(&rig, "cheap-refused", CHEAP_OFFER));
+    assert!(rig.controller.is_running());
+}
+
+fn pcmu_pcap(seconds: f64) -> Vec<u8> {
+    pcap_bytes(&pcmu_packets(
+        &tone(440.0, seconds),
+        0x1234_5678,
+        1_700_000_000.0,
+    ))
+}
