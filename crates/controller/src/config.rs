@@ -100,9 +100,11 @@ pub struct MediaConfig {
     /// How many media handlers `switchboard run` starts in-process.
     #[serde(default = "default_embedded")]
     pub embedded: usize,
-    /// The address RTP is sent from and announced in SDP.
-    #[serde(default = "default_rtp_ip")]
-    pub rtp_ip: IpAddr,
+    /// The address RTP is sent from and announced in SDP. By default the SIP
+    /// contact address ([`Config::contact_ip`]), so a phone that reaches the SIP
+    /// side reaches the media too.
+    #[serde(default)]
+    pub rtp_ip: Option<IpAddr>,
     /// RTP port range shared out among the embedded handlers, e.g. `"20000-29999"`.
     #[serde(default = "default_rtp_ports")]
     pub rtp_ports: Spanned<String>,
@@ -604,6 +606,23 @@ impl Config {
             .collect()
     }
 
+    /// The address peers reach us at: `sip.advertise`, else the first SIP listen
+    /// address when it is not a wildcard, else the address the OS routes outward
+    /// from (else loopback).
+    pub fn contact_ip(&self) -> IpAddr {
+        let first = self.sip_listen().first().map(|l| l.addr);
+        match (self.sip.advertise, first) {
+            (Some(ip), _) => ip,
+            (None, Some(a)) if !a.ip().is_unspecified() => a.ip(),
+            _ => outward_ip(),
+        }
+    }
+
+    /// The embedded handlers' RTP address: `media.rtp_ip`, else [`Config::contact_ip`].
+    pub fn media_rtp_ip(&self) -> IpAddr {
+        self.media.rtp_ip.unwrap_or_else(|| self.contact_ip())
+    }
+
     /// The embedded handlers' RTP port range (validated at parse).
     pub fn rtp_port_range(&self) -> (u16, u16) {
         parse_port_range(self.media.rtp_ports.get_ref()).unwrap_or((20000, 29999))
@@ -647,7 +666,7 @@ impl Default for MediaConfig {
     fn default() -> Self {
         MediaConfig {
             embedded: default_embedded(),
-            rtp_ip: default_rtp_ip(),
+            rtp_ip: None,
             rtp_ports: default_rtp_ports(),
             capacity_kbps: default_capacity(),
         }
@@ -690,9 +709,6 @@ fn default_http_listen() -> SocketAddr {
 fn default_embedded() -> usize {
     2
 }
-fn default_rtp_ip() -> IpAddr {
-    IpAddr::from([127, 0, 0, 1])
-}
 fn default_rtp_ports() -> Spanned<String> {
     Spanned::new(0..0, "20000-29999".to_string())
 }
@@ -725,6 +741,19 @@ fn default_service_level() -> Dur {
 }
 fn default_short_abandon() -> Dur {
     Dur(Duration::from_secs(5))
+}
+
+
+/// The address the OS would route outward from (no packet is sent), else
+/// loopback: what peers can reach when we listen on a wildcard.
+pub fn outward_ip() -> IpAddr {
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr());
+    match probe {
+        Ok(a) if !a.ip().is_unspecified() => a.ip(),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    }
 }
 
 #[cfg(test)]

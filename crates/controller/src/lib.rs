@@ -175,18 +175,6 @@ fn os_random<const N: usize>() -> std::io::Result<[u8; N]> {
     Ok(b)
 }
 
-/// The address peers can reach us at when we listen on a wildcard: the one
-/// the OS would route outward from, else loopback. No packet is sent.
-fn outward_ip() -> IpAddr {
-    let probe = std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
-        .and_then(|s| s.local_addr());
-    match probe {
-        Ok(a) if !a.ip().is_unspecified() => a.ip(),
-        _ => IpAddr::from([127, 0, 0, 1]),
-    }
-}
-
 /// The flows in a folder, with the prompts and queues they are checked against.
 pub fn load_flows(config: &Config) -> Result<flow::FlowSet, String> {
     let prompts = flow::prompts_in_dir(&config.prompts)
@@ -414,7 +402,7 @@ impl Controller {
         let host_ip = match (config.sip.advertise, first) {
             (Some(ip), _) => ip,
             (None, Some(a)) if !a.ip().is_unspecified() => a.ip(),
-            _ => outward_ip(),
+            _ => config::outward_ip(),
         };
         let host = sip::Host::from(host_ip);
         let port = first.map(|a| a.port());

@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The all-in-one: controller + embedded media handlers + SQLite + web UI (the default).
+    /// The all-in-one: controller + embedded media handlers + SQLite (the default).
     Run(run::RunArgs),
     /// The conference controller alone, driving media handlers that run elsewhere.
     Controller(run::RunArgs),

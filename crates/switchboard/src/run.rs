@@ -34,7 +34,7 @@ pub struct RunArgs {
     /// (repeat, or separate with commas): `udp:0.0.0.0:5060,tcp:0.0.0.0:5060`.
     #[arg(long, env = "SWITCHBOARD_SIP_LISTEN", value_delimiter = ',')]
     pub sip_listen: Vec<String>,
-    /// HTTP address of the API, web UI and metrics.
+    /// HTTP address of the API and metrics.
     #[arg(long, env = "SWITCHBOARD_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
     /// RTP port range shared by the embedded media handlers, e.g. 20000-29999.
@@ -148,7 +148,7 @@ pub fn run(args: RunArgs, embedded: bool) -> anyhow::Result<()> {
             );
             for (i, ports) in ranges.into_iter().enumerate() {
                 let mut hc = media_handler::HandlerConfig::local(ports, config.data_dir.clone());
-                hc.rtp_ip = config.media.rtp_ip;
+                hc.rtp_ip = config.media_rtp_ip();
                 hc.capacity_kbps = u32::try_from(config.media.capacity_kbps).unwrap_or(u32::MAX);
                 let handle = media_handler::spawn(hc)
                     .await
@@ -264,7 +264,7 @@ fn print_banner(
     if embedded > 0 {
         println!(
             "  Media    {embedded} embedded handlers, RTP {} ports {}",
-            config.media.rtp_ip,
+            config.media_rtp_ip(),
             config.media.rtp_ports.get_ref()
         );
     }
