@@ -59,7 +59,7 @@ pub mod transport;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
