@@ -12,7 +12,9 @@
 //!    manager places the contact (`488` with `Warning` when nothing is
 //!    acceptable, `503` + `Retry-After` when no handler has room), the media
 //!    session and the caller's leg are created on the chosen handler, and the
-//!    SDP answer is built on the leg's address and ports.
+//!    SDP answer is built on the leg's address and ports. Accepted video gets a
+//!    video leg of its own (its port in the answer's `m=video`); the bandwidth
+//!    manager answers it with port 0 first when room is short.
 //! 3. **The flow** runs. This task is its driver, with the engine's contract:
 //!    after every input (`start`, `handle_event`, `handle_timeout`) take every
 //!    command and execute it in order — mutate, then drain — then arm one
@@ -29,7 +31,10 @@
 //! session (the caller hears ringback meanwhile), and on `2xx` routes caller ↔
 //! target on the handler. The caller's RTP keeps its SSRC and sequence, the
 //! call stays recorded and accounted, and a failure (busy, no answer, bad
-//! answer) goes back to the flow as `TransferFailed`. The same machinery
+//! answer) goes back to the flow as `TransferFailed`. When the caller has video,
+//! the target is offered the caller's video codec on a second leg, and if its
+//! answer accepts it the two video legs are routed too (relayed untouched, no
+//! transcoding). The same machinery
 //! connects ACD agents ([`crate::queue::QueueEvent::Offer`]).
 
 use std::collections::HashMap;
@@ -190,6 +195,10 @@ struct Media {
     client: MediaClient,
     session: SessionId,
     leg: Leg,
+    /// The caller's video leg, when the answer accepted video (relayed untouched to
+    /// an agent or transfer target whose answer accepts it too; nothing to relay
+    /// before that).
+    video: Option<Leg>,
     local: LocalSession,
     answer: Bytes,
     codec: String,
@@ -235,6 +244,9 @@ struct Outbound {
     /// queue's confirmation after its 200).
     bridged: Option<media_api::RouteId>,
     leg: Leg,
+    /// The target's video leg, offered when the caller has video; dropped when the
+    /// target's answer rejects video.
+    video: Option<Leg>,
     offer: SessionDescription,
     local: LocalSession,
     state: OutState,
@@ -498,6 +510,55 @@ fn audio(n: &Negotiation) -> Result<&AcceptedStream, (Reply, String)> {
     })
 }
 
+/// The accepted video stream of a negotiation, if any.
+fn video(n: &Negotiation) -> Option<&AcceptedStream> {
+    n.accepted().find(|s| s.kind == sdp::MediaKind::Video)
+}
+
+/// A video leg for a negotiated stream: relayed untouched, never timed out (video
+/// may pause or flow one way only).
+fn video_leg(s: &AcceptedStream) -> AddLeg {
+    AddLeg {
+        kind: MediaKind::Video,
+        remote_rtp: remote_rtp(s),
+        remote_rtcp: None,
+        codecs: leg_codecs(s).0,
+        telephone_event_pt: None,
+        ptime_ms: None,
+        direction: media_direction(s.direction),
+        rtp_timeout_ms: Some(0),
+    }
+}
+
+/// The RTP port of each m-line in an answer: the audio leg's, or the video leg's for
+/// an accepted video stream (rejected streams get port 0 from the answer builder).
+fn answer_ports(n: &Negotiation, audio: &Leg, video: Option<&Leg>) -> Vec<u16> {
+    n.streams
+        .iter()
+        .map(|o| match o.accepted() {
+            Some(a) if a.kind == sdp::MediaKind::Video => video.map_or(0, |l| l.rtp_port),
+            _ => audio.rtp_port,
+        })
+        .collect()
+}
+
+/// Points an existing video leg at what a (re-)negotiation says: the stream's address,
+/// codec and direction, or inactive when video is no longer accepted.
+fn video_update(s: Option<&AcceptedStream>) -> UpdateLeg {
+    match s {
+        Some(s) => UpdateLeg {
+            remote_rtp: remote_rtp(s),
+            codecs: Some(leg_codecs(s).0),
+            direction: Some(media_direction(s.direction)),
+            ..UpdateLeg::default()
+        },
+        None => UpdateLeg {
+            direction: Some(media_api::Direction::Inactive),
+            ..UpdateLeg::default()
+        },
+    }
+}
+
 fn unavailable(what: &str, e: impl std::fmt::Display) -> (Reply, String) {
     (
         reason_reply(StatusCode::SERVICE_UNAVAILABLE, "Media Unavailable"),
@@ -616,8 +677,18 @@ impl Call {
                 return Err(unavailable("add leg", e));
             }
         };
+        let video_leg = match video(&placement.negotiation) {
+            Some(v) => match client.add_leg(session.id, &video_leg(v)).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    undo(client, self.cx.clone(), handler).await;
+                    return Err(unavailable("add video leg", e));
+                }
+            },
+            None => None,
+        };
         let mut local = LocalSession::new(self.session_id(), 1, leg.local_ip);
-        let ports = vec![leg.rtp_port; offer.media().len()];
+        let ports = answer_ports(&placement.negotiation, &leg, video_leg.as_ref());
         let answer = sdp::build_answer(
             offer,
             &placement.negotiation,
@@ -640,6 +711,7 @@ impl Call {
             client,
             session: session.id,
             leg,
+            video: video_leg,
             local,
             answer,
             codec: stream.codec.codec.encoding_name().to_string(),
@@ -1159,18 +1231,62 @@ impl Call {
             Ok(l) => l,
             Err(e) => return Err((purpose, format!("add leg: {e}"))),
         };
+        // Video, when the caller has it: the caller's codec (relayed untouched, so the
+        // target must take it as is) on a video leg of its own.
+        let mut video_leg = None;
+        let mut video_stream = None;
+        if let Some(cv) = &m.video
+            && let Some(c) = cv.codecs.first()
+            && let Some(codec) = sdp::Codec::from_encoding(&c.name, c.clock_rate)
+        {
+            let add = AddLeg {
+                kind: MediaKind::Video,
+                remote_rtp: None,
+                remote_rtcp: None,
+                codecs: vec![c.clone()],
+                telephone_event_pt: None,
+                ptime_ms: None,
+                direction: media_api::Direction::Sendrecv,
+                rtp_timeout_ms: Some(0),
+            };
+            match m.client.add_leg(m.session, &add).await {
+                Ok(l) => {
+                    video_stream = Some(sdp::OfferStream {
+                        kind: sdp::MediaKind::Video,
+                        port: l.rtp_port,
+                        codecs: vec![sdp::OfferedCodec {
+                            codec,
+                            payload_type: Some(c.payload_type),
+                            fmtp: c.fmtp.clone(),
+                        }],
+                        telephone_event: None,
+                        direction: sdp::Direction::SendRecv,
+                        ptime: None,
+                        rtcp_mux: false,
+                        bandwidths: Vec::new(),
+                    });
+                    video_leg = Some(l);
+                }
+                Err(e) => tracing::warn!(error = %e, "no video leg; offering audio only"),
+            }
+        }
         let mut local = LocalSession::new(self.session_id() ^ 0x5a5a, 1, leg.local_ip);
+        let mut streams = vec![sdp::OfferStream::audio(
+            leg.rtp_port,
+            &[sdp::Codec::Pcmu, sdp::Codec::Pcma],
+        )];
+        streams.extend(video_stream);
         let spec = sdp::OfferSpec {
             address: leg.local_ip,
-            streams: vec![sdp::OfferStream::audio(
-                leg.rtp_port,
-                &[sdp::Codec::Pcmu, sdp::Codec::Pcma],
-            )],
+            streams,
         };
         let offer = match sdp::build_offer(&spec, &mut local) {
             Ok(o) => o,
             Err(e) => {
                 let _ = m.client.remove_leg(m.session, leg.id).await;
+                if let Some(v) = &video_leg {
+                    let _ = m.client.remove_leg(m.session, v.id).await;
+                }
                 return Err((purpose, format!("offer: {e}")));
             }
         };
@@ -1202,6 +1318,9 @@ impl Call {
             Ok(Ok(tx)) => tx,
             Ok(Err(e)) => {
                 let _ = m.client.remove_leg(m.session, leg.id).await;
+                if let Some(v) = &video_leg {
+                    let _ = m.client.remove_leg(m.session, v.id).await;
+                }
                 return Err((purpose, format!("INVITE: {e}")));
             }
             Err(_) => return Err((purpose, "signalling stopped".into())),
@@ -1212,6 +1331,7 @@ impl Call {
             purpose,
             bridged: None,
             leg,
+            video: video_leg,
             offer,
             local,
             state: OutState::Ringing {
@@ -1320,6 +1440,7 @@ impl Call {
     async fn connect(&mut self, mut ob: Outbound, dialog: DialogId, response: &Response) {
         let answer = SessionDescription::parse(response.body())
             .and_then(|a| sdp::process_answer(&ob.offer, &a));
+        let answered_video = answer.as_ref().ok().and_then(video).cloned();
         let stream = match answer.as_ref().map(|n| n.audio()) {
             Ok(Some(s)) => s.clone(),
             Ok(None) | Err(_) => {
@@ -1353,6 +1474,21 @@ impl Call {
             self.outbound_cleanup(&ob).await;
             self.outbound_failed(ob.purpose, &format!("leg: {e}"), OfferResult::Failed(500));
             return;
+        }
+        if let Some(v) = &ob.video {
+            let kept = match &answered_video {
+                Some(s) => m
+                    .client
+                    .update_leg(m.session, v.id, &video_update(Some(s)))
+                    .await
+                    .map_err(|e| tracing::warn!(error = %e, "video leg not updated"))
+                    .is_ok(),
+                None => false,
+            };
+            if !kept {
+                let _ = m.client.remove_leg(m.session, v.id).await;
+                ob.video = None;
+            }
         }
         ob.state = OutState::Connected(dialog);
         if let Purpose::Agent { result, agent, .. } = &ob.purpose {
@@ -1399,6 +1535,13 @@ impl Call {
                 return;
             }
         };
+        if let (Some(cv), Some(tv)) = (&m.video, &ob.video) {
+            let video = CreateRoute { a: cv.id, b: tv.id };
+            match m.client.create_route(m.session, &video).await {
+                Ok(_) => tracing::debug!("video relayed"),
+                Err(e) => tracing::warn!(error = %e, "video not relayed"),
+            }
+        }
         ob.bridged = Some(route.id);
         self.current_play = None;
         self.set_services(|s| {
@@ -1574,6 +1717,9 @@ impl Call {
     async fn outbound_cleanup(&mut self, ob: &Outbound) {
         if let Some(m) = &self.media {
             let _ = m.client.remove_leg(m.session, ob.leg.id).await;
+            if let Some(v) = &ob.video {
+                let _ = m.client.remove_leg(m.session, v.id).await;
+            }
         }
         if matches!(self.customer, Customer::Answered(_)) {
             self.set_state(if self.hold { "on_hold" } else { "answered" });
@@ -1793,12 +1939,32 @@ impl Call {
             .update_leg(m.session, m.leg.id, &update)
             .await
             .map_err(|e| unavailable("update leg", e))?;
+        let offered_video = video(&placement.negotiation);
+        match (&m.video, offered_video) {
+            (Some(v), s) => {
+                m.client
+                    .update_leg(m.session, v.id, &video_update(s))
+                    .await
+                    .map_err(|e| unavailable("update video leg", e))?;
+            }
+            (None, Some(s)) => {
+                // Video added by the re-offer: relayed once a target with video joins.
+                let leg = m
+                    .client
+                    .add_leg(m.session, &video_leg(s))
+                    .await
+                    .map_err(|e| unavailable("add video leg", e))?;
+                m.video = Some(leg);
+            }
+            (None, None) => {}
+        }
+        let ports = answer_ports(&placement.negotiation, &m.leg, m.video.as_ref());
         let answer = sdp::build_answer(
             &offer,
             &placement.negotiation,
             &LocalMedia {
                 address: m.leg.local_ip,
-                ports: vec![m.leg.rtp_port; offer.media().len()],
+                ports,
             },
             &mut m.local,
         )
@@ -1831,16 +1997,23 @@ impl Call {
     /// A re-INVITE from a transfer target or an agent.
     async fn outbound_reoffer(&mut self, request: &Request) -> Result<Reply, (Reply, String)> {
         let offer = parse_offer(request)?;
-        let caps = sdp::Capabilities::audio(&[sdp::Codec::Pcmu, sdp::Codec::Pcma]);
-        let negotiation =
-            sdp::negotiate(&offer, &caps).map_err(|e| (sdp_error_reply(&e), e.to_string()))?;
-        let stream = audio(&negotiation)?.clone();
         let (Some(m), Some(ob)) = (&self.media, &mut self.outbound) else {
             return Err((
                 Reply::status(StatusCode::SERVER_INTERNAL_ERROR),
                 "no leg".into(),
             ));
         };
+        let mut caps = sdp::Capabilities::audio(&[sdp::Codec::Pcmu, sdp::Codec::Pcma]);
+        // Video only as the relay already set up: the same codec on the same leg.
+        caps.video = ob
+            .video
+            .iter()
+            .flat_map(|v| v.codecs.first())
+            .filter_map(|c| sdp::Codec::from_encoding(&c.name, c.clock_rate))
+            .collect();
+        let negotiation =
+            sdp::negotiate(&offer, &caps).map_err(|e| (sdp_error_reply(&e), e.to_string()))?;
+        let stream = audio(&negotiation)?.clone();
         let (codecs, te) = leg_codecs(&stream);
         let update = UpdateLeg {
             remote_rtp: remote_rtp(&stream),
@@ -1855,12 +2028,18 @@ impl Call {
             .update_leg(m.session, ob.leg.id, &update)
             .await
             .map_err(|e| unavailable("update leg", e))?;
+        if let Some(v) = &ob.video {
+            m.client
+                .update_leg(m.session, v.id, &video_update(video(&negotiation)))
+                .await
+                .map_err(|e| unavailable("update video leg", e))?;
+        }
         let answer = sdp::build_answer(
             &offer,
             &negotiation,
             &LocalMedia {
                 address: ob.leg.local_ip,
-                ports: vec![ob.leg.rtp_port; offer.media().len()],
+                ports: answer_ports(&negotiation, &ob.leg, ob.video.as_ref()),
             },
             &mut ob.local,
         )

@@ -136,6 +136,11 @@ pub struct BandwidthConfig {
     /// `switchboard media` is built with, `["G729", "GSM", "opus"]`.
     #[serde(default = "default_transcode")]
     pub transcode: Vec<Spanned<String>>,
+    /// Video codecs accepted and relayed untouched between legs that both negotiated
+    /// video (empty: video is answered with port 0). Video is the first stream dropped
+    /// when no handler has room. Default `["H264", "VP8", "VP9"]`.
+    #[serde(default = "default_video")]
+    pub video: Vec<Spanned<String>>,
 }
 
 impl BandwidthConfig {
@@ -144,6 +149,14 @@ impl BandwidthConfig {
         self.transcode
             .iter()
             .filter_map(|n| codec_named(n.get_ref(), sdp::MediaKind::Audio))
+            .collect()
+    }
+
+    /// The `video` codecs (unknown names are reported by validation and skipped).
+    pub fn video_codecs(&self) -> Vec<sdp::Codec> {
+        self.video
+            .iter()
+            .filter_map(|n| codec_named(n.get_ref(), sdp::MediaKind::Video))
             .collect()
     }
 }
@@ -504,6 +517,14 @@ impl Config {
                 );
             }
         }
+        for n in &self.bandwidth.video {
+            if codec_named(n.get_ref(), sdp::MediaKind::Video).is_none() {
+                at(
+                    n.span(),
+                    format!("bandwidth.video: {:?} is not a video codec", n.get_ref()),
+                );
+            }
+        }
 
         let mut queue_ids = BTreeSet::new();
         for q in &self.queues {
@@ -678,6 +699,7 @@ impl Default for BandwidthConfig {
         BandwidthConfig {
             priority_reserve_percent: default_priority_reserve(),
             transcode: default_transcode(),
+            video: default_video(),
         }
     }
 }
@@ -718,6 +740,12 @@ fn default_capacity() -> u64 {
 fn default_priority_reserve() -> u8 {
     10
 }
+fn default_video() -> Vec<Spanned<String>> {
+    ["H264", "VP8", "VP9"]
+        .iter()
+        .map(|n| Spanned::new(0..0, (*n).to_string()))
+        .collect()
+}
 fn default_transcode() -> Vec<Spanned<String>> {
     ["G729", "GSM", "opus"]
         .iter()
@@ -742,7 +770,6 @@ fn default_service_level() -> Dur {
 fn default_short_abandon() -> Dur {
     Dur(Duration::from_secs(5))
 }
-
 
 /// The address the OS would route outward from (no packet is sent), else
 /// loopback: what peers can reach when we listen on a wildcard.
@@ -848,6 +875,13 @@ flow = "other"
         assert_eq!(err.0.len(), 1, "{err}");
         assert_eq!(err.0[0].line, 3, "{err}");
         assert!(err.0[0].message.contains("not an audio codec"), "{err}");
+        let c = parse("").unwrap();
+        assert_eq!(
+            c.bandwidth.video_codecs(),
+            [sdp::Codec::H264, sdp::Codec::Vp8, sdp::Codec::Vp9]
+        );
+        let err = parse("[bandwidth]\nvideo = [\"PCMU\"]\n").unwrap_err();
+        assert!(err.0[0].message.contains("not a video codec"), "{err}");
     }
 
     #[test]

@@ -362,7 +362,10 @@ impl Controller {
         .await?;
 
         // Media handlers.
+        let mut answer = sdp::Capabilities::audio(&[sdp::Codec::Pcmu, sdp::Codec::Pcma]);
+        answer.video = config.bandwidth.video_codecs();
         let bw = bandwidth::Config {
+            answer,
             priority_headroom_percent: config.bandwidth.priority_reserve_percent,
             // One Retry-After for every 503, whether signalling or bandwidth refuses.
             retry_after: Duration::from_secs(u64::from(config.sip.retry_after)),

@@ -45,8 +45,7 @@ const FIRST_CALLS: usize = 7;
 const HOLD_MS: u32 = 120_000;
 
 /// The flow: answer with the welcome prompt, again and again.
-const HOLD_FLOW: &str =
-    "name: hold\nstart: talk\nstates:\n  talk:\n    play: welcome\n    next: talk\n";
+const HOLD_FLOW: &str = "start: talk\nstates:\n  talk:\n    play: welcome\n    next: talk\n";
 
 /// The offers the sipp scenarios make (`uac_call.xml`, `uac_cheap.xml`), for the estimates.
 const PCMU_OFFER: &str = "v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
@@ -89,11 +88,13 @@ struct Rig {
 }
 
 impl Rig {
-    fn start() -> Rig {
+    /// The controller with route `1000` to `flow` (YAML without `name:`), and
+    /// self-registering handlers of `capacities`.
+    fn start(capacities: &[u64], flow: &str) -> Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         let flows = dir.path().join("flows");
         std::fs::create_dir_all(&flows).expect("flows dir");
-        std::fs::write(flows.join("hold.yaml"), HOLD_FLOW).expect("write flow");
+        std::fs::write(flows.join("test.yaml"), flow).expect("write flow");
         let prompts = demo_dir()
             .join("prompts")
             .canonicalize()
@@ -119,7 +120,7 @@ priority_reserve_percent = {PRIORITY_RESERVE}
 
 [[routes]]
 number = "1000"
-flow = "hold"
+flow = "test"
 "#,
             prompts = prompts.display(),
         );
@@ -144,7 +145,7 @@ flow = "hold"
         );
         controller.wait_http(http, "/api/v1/health", Duration::from_secs(30));
 
-        let handlers = CAPACITIES
+        let handlers = capacities
             .iter()
             .enumerate()
             .map(|(i, &capacity_kbps)| {
@@ -464,7 +465,7 @@ fn answer_sdp(trace: &str) -> Option<String> {
 
 #[test]
 fn placement_failover_degradation_and_refusal_on_real_processes() {
-    let mut rig = Rig::start();
+    let mut rig = Rig::start(&CAPACITIES, HOLD_FLOW);
     let ids: Vec<String> = rig.handlers.iter().map(|h| h.id.clone()).collect();
 
     // All three registered themselves and are up with their capacities.
@@ -736,4 +737,302 @@ fn pcmu_pcap(seconds: f64) -> Vec<u8> {
         0x1234_5678,
         1_700_000_000.0,
     ))
+}
+
+// ---- video (issue 4, item 6) ---------------------------------------------------------------
+
+/// The offer of `uac_video.xml` (audio + H.264 at `b=AS:256`), for the estimates.
+const VIDEO_OFFER: &str = "v=0\r\no=video 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 16000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n\
+m=video 16010 RTP/AVP 96\r\nb=AS:256\r\na=rtpmap:96 H264/90000\r\n\
+a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\na=sendrecv\r\n";
+
+/// What the video offer reserves for an IVR contact, with and without its video.
+fn video_needs_bps() -> (u64, u64) {
+    let offer = sdp::SessionDescription::parse(VIDEO_OFFER.as_bytes()).expect("offer parses");
+    let mut caps = sdp::Capabilities::audio(&[sdp::Codec::Pcmu]);
+    caps.video = vec![sdp::Codec::H264];
+    let with = sdp::negotiate(&offer, &caps).expect("negotiates");
+    assert!(
+        with.accepted().any(|s| s.kind == sdp::MediaKind::Video),
+        "video accepted"
+    );
+    caps.drop_video = true;
+    let without = sdp::negotiate(&offer, &caps).expect("negotiates");
+    let need = |n: &sdp::Negotiation| {
+        bandwidth::estimate_negotiation(&offer, n, bandwidth::Services::IVR)
+            .total
+            .peak_bps()
+    };
+    (need(&with), need(&without))
+}
+
+/// A `uac_video.xml` caller whose video port is `vport` (owned by the test).
+fn video_caller(rig: &Rig, vport: u16, hold_ms: u32) -> Sipp {
+    let audio = pcmu_pcap(f64::from(hold_ms) / 1000.0 + 1.0);
+    Sipp::scenario("uac_video")
+        .file("caller.pcap", &audio)
+        .local(free_sip_port(), free_udp_port())
+        .set("vport", &vport.to_string())
+        .args(["-s", "1000", "-d", &hold_ms.to_string(), "-trace_msg"])
+        .calls(1)
+        .timeout(Duration::from_secs(40))
+        .target(&rig.target())
+}
+
+/// The port of the first `m=<kind>` line of an SDP body.
+fn mline_port(sdp: &str, kind: &str) -> Option<u16> {
+    let line = sdp.lines().find(|l| l.starts_with(&format!("m={kind} ")))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The media handler's sessions (`GET /v1/sessions`).
+fn handler_sessions(h: &Handler) -> Vec<Value> {
+    let addr: SocketAddr = h.id.parse().expect("handler id is its address");
+    let r = http::get(addr, "/v1/sessions").expect("sessions");
+    serde_json::from_slice::<Value>(&r.body)
+        .expect("JSON")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn video_is_answered_on_its_own_port_with_room_and_dropped_first_under_pressure() {
+    let (with_video, audio_only) = video_needs_bps();
+    // Room for one call with video plus one without, not for two with video.
+    let capacity_kbps =
+        ((with_video + audio_only) * 100 / (100 - PRIORITY_RESERVE)).div_ceil(1000) + 1;
+    let rig = Rig::start(&[capacity_kbps], HOLD_FLOW);
+    let usable = rig.handlers[0].usable_bps();
+    assert!(
+        with_video + audio_only <= usable && 2 * with_video > usable,
+        "plan: {with_video} + {audio_only} within {usable}, two videos not"
+    );
+    eprintln!(
+        "video call {with_video} bit/s, without video {audio_only} bit/s, handler {capacity_kbps} kbit/s"
+    );
+    rig.wait_handlers("handler up", Duration::from_secs(20), |v| {
+        v.get(&rig.handlers[0].id)
+            .is_some_and(|x| x["state"] == "up")
+    });
+
+    // With room: video accepted on a video leg of its own.
+    let first = video_caller(&rig, free_udp_port(), 6000);
+    let first_dir = first.dir().to_path_buf();
+    let mut first = first.spawn();
+    let live = rig.wait_new_answered(&BTreeSet::new(), 1, Duration::from_secs(20));
+    assert!(
+        degradations(&live[0]["placement"]).is_empty(),
+        "{:#}",
+        live[0]
+    );
+    let streams = &live[0]["placement"]["attempts"][0]["estimate"]["streams"];
+    assert!(
+        streams
+            .as_array()
+            .expect("streams")
+            .iter()
+            .any(|s| s["kind"] == "video"),
+        "the estimate counts the video: {streams:#}"
+    );
+    let sessions = handler_sessions(&rig.handlers[0]);
+    let video_legs: Vec<&Value> = sessions
+        .iter()
+        .flat_map(|s| s["legs"].as_array().into_iter().flatten())
+        .filter(|l| l["kind"] == "video")
+        .collect();
+    assert_eq!(video_legs.len(), 1, "{sessions:#?}");
+    assert_eq!(video_legs[0]["codecs"][0]["name"], "H264", "{sessions:#?}");
+    let video_leg_port = video_legs[0]["rtp_port"].as_u64().expect("port");
+
+    // Under pressure: the second call keeps its audio, its video is answered with port 0.
+    let before: BTreeSet<String> = rig.contacts().into_keys().collect();
+    let second = video_caller(&rig, free_udp_port(), 1500);
+    let second_dir = second.dir().to_path_buf();
+    let mut second = second.spawn();
+    let live2 = rig.wait_new_answered(&before, 1, Duration::from_secs(20));
+    let d = degradations(&live2[0]["placement"]);
+    assert!(
+        d.iter().any(|x| x["type"] == "dropped_video"),
+        "video dropped first: {:#}",
+        live2[0]
+    );
+    assert_eq!(
+        live2[0]["codec"], "PCMU",
+        "audio kept as it was: {:#}",
+        live2[0]
+    );
+    let out = second.wait(Duration::from_secs(50));
+    let trace2 = messages_log(&second_dir);
+    assert!(
+        out.code == 0 && out.successful == 1,
+        "{}\n{trace2}",
+        out.output
+    );
+    let answer2 = answer_sdp(&trace2).unwrap_or_else(|| panic!("no 200 with SDP:\n{trace2}"));
+    assert_eq!(
+        mline_port(&answer2, "video"),
+        Some(0),
+        "video refused: {answer2}"
+    );
+    assert!(
+        mline_port(&answer2, "audio").is_some_and(|p| p != 0),
+        "{answer2}"
+    );
+
+    let out = first.wait(Duration::from_secs(50));
+    let trace1 = messages_log(&first_dir);
+    assert!(
+        out.code == 0 && out.successful == 1,
+        "{}\n{trace1}",
+        out.output
+    );
+    let answer1 = answer_sdp(&trace1).unwrap_or_else(|| panic!("no 200 with SDP:\n{trace1}"));
+    let audio_port = mline_port(&answer1, "audio").expect("m=audio");
+    let video_port = mline_port(&answer1, "video").expect("m=video");
+    assert_eq!(
+        u64::from(video_port),
+        video_leg_port,
+        "the video leg's port: {answer1}"
+    );
+    assert!(video_port != 0 && video_port != audio_port, "{answer1}");
+    assert!(
+        answer1
+            .lines()
+            .any(|l| l.trim() == "a=rtpmap:96 H264/90000"),
+        "H.264 answered: {answer1}"
+    );
+}
+
+/// RTP with payload type `pt` and a payload that names its sender and number.
+fn video_rtp(pt: u8, seq: u16, who: u8) -> Vec<u8> {
+    let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0x0F, who];
+    p[2..4].copy_from_slice(&seq.to_be_bytes());
+    p[4..8].copy_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
+    p.extend_from_slice(&[who, (seq >> 8) as u8, seq as u8]);
+    p.extend(std::iter::repeat_n(0x5A, 400));
+    p
+}
+
+/// The payloads (after a 12-byte header) received on `sock` until it is quiet for 1 s.
+fn drain_video(sock: &UdpSocket) -> Vec<(u8, Vec<u8>)> {
+    sock.set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        if let Some((pt, payload)) = rtp_payload(&buf[..n]) {
+            got.push((pt, payload.to_vec()));
+        }
+    }
+    got
+}
+
+#[test]
+fn video_is_relayed_untouched_between_the_caller_and_a_target_that_negotiated_it() {
+    let target_sip = free_sip_port();
+    let flow = format!(
+        "start: hello\nstates:\n  hello:\n    answer: {{}}\n    next: xfer\n  xfer:\n    transfer: {{ uri: \"sip:vphone@127.0.0.1:{target_sip}\" }}\n    on: {{ error: hangup }}\n"
+    );
+    let rig = Rig::start(&[20_000], &flow);
+    rig.wait_handlers("handler up", Duration::from_secs(20), |v| {
+        v.get(&rig.handlers[0].id)
+            .is_some_and(|x| x["state"] == "up")
+    });
+
+    let caller_video = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let target_video = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let caller_vport = caller_video.local_addr().expect("addr").port();
+    let target_vport = target_video.local_addr().expect("addr").port();
+
+    let target_audio = pcmu_pcap(10.0);
+    let mut target = Sipp::scenario("uas_video")
+        .file("agent.pcap", &target_audio)
+        .local(target_sip, free_udp_port())
+        .set("vport", &target_vport.to_string())
+        .calls(1)
+        .timeout(Duration::from_secs(40))
+        .spawn();
+    let mut caller = video_caller(&rig, caller_vport, 5000).spawn();
+
+    // Bridged: the caller's and the target's video legs are on the handler.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let contact = loop {
+        let c = rig.contacts().into_values().next();
+        if let Some(c) = c.filter(|c| c["state"] == "bridged") {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not bridged: {:#}",
+            rig.get("/api/v1/contacts")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let sessions = handler_sessions(&rig.handlers[0]);
+    let legs: Vec<&Value> = sessions
+        .iter()
+        .flat_map(|s| s["legs"].as_array().into_iter().flatten())
+        .filter(|l| l["kind"] == "video")
+        .collect();
+    let leg_toward = |port: u16| {
+        legs.iter()
+            .find(|l| l["remote_rtp"] == format!("127.0.0.1:{port}"))
+            .and_then(|l| l["rtp_port"].as_u64())
+            .map(|p| p as u16)
+            .unwrap_or_else(|| {
+                panic!("no video leg toward port {port}: {sessions:#?}\n{contact:#}")
+            })
+    };
+    let caller_leg = leg_toward(caller_vport);
+    let target_leg = leg_toward(target_vport);
+
+    // Video both ways, each packet's payload arrives as sent.
+    const N: u16 = 60;
+    for seq in 0..N {
+        caller_video
+            .send_to(&video_rtp(96, seq, 0xCA), ("127.0.0.1", caller_leg))
+            .expect("send");
+        target_video
+            .send_to(&video_rtp(96, seq, 0x7A), ("127.0.0.1", target_leg))
+            .expect("send");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let at_target = drain_video(&target_video);
+    let at_caller = drain_video(&caller_video);
+    let sent = |who: u8| -> Vec<Vec<u8>> {
+        (0..N)
+            .map(|seq| video_rtp(96, seq, who)[12..].to_vec())
+            .collect()
+    };
+    let from_caller = sent(0xCA);
+    let from_target = sent(0x7A);
+    let relayed_to_target = at_target
+        .iter()
+        .filter(|(pt, p)| *pt == 96 && from_caller.contains(p))
+        .count();
+    let relayed_to_caller = at_caller
+        .iter()
+        .filter(|(pt, p)| *pt == 96 && from_target.contains(p))
+        .count();
+    eprintln!(
+        "video relayed: {relayed_to_target}/{N} caller→target, {relayed_to_caller}/{N} target→caller"
+    );
+    assert!(
+        relayed_to_target >= usize::from(N) * 9 / 10,
+        "{relayed_to_target} of {N} caller packets reached the target ({} received)",
+        at_target.len()
+    );
+    assert!(
+        relayed_to_caller >= usize::from(N) * 9 / 10,
+        "{relayed_to_caller} of {N} target packets reached the caller ({} received)",
+        at_caller.len()
+    );
+
+    let out = caller.wait(Duration::from_secs(50));
+    assert!(out.code == 0 && out.successful == 1, "{}", out.output);
+    let out = target.wait(Duration::from_secs(20));
+    assert!(out.code == 0 && out.successful == 1, "{}", out.output);
 }
