@@ -82,6 +82,11 @@ pub struct Config {
     pub answer: Capabilities,
     /// A handler whose last status is this old is down (3 s).
     pub stale_after: Duration,
+    /// A handler silent this long has lost its contacts' media: [`BandwidthManager::take_lost`]
+    /// hands them to the driver to end (10 s). Longer than `stale_after`, so a handler
+    /// that is only slow to answer loses new contacts first, and its calls only if it
+    /// stays silent.
+    pub lost_after: Duration,
     /// Share of each handler's capacity only priority contacts may use (10%).
     pub priority_headroom_percent: u8,
     /// The lowest Opus bitrate degradation answers with, bit/s (12,000).
@@ -95,6 +100,7 @@ impl Default for Config {
         Config {
             answer: Capabilities::audio(&[Codec::Pcmu, Codec::Pcma]),
             stale_after: Duration::from_secs(3),
+            lost_after: Duration::from_secs(10),
             priority_headroom_percent: 10,
             opus_floor_bps: 12_000,
             retry_after: Duration::from_secs(30),
@@ -397,6 +403,8 @@ struct Handler {
     reserved_pps: u64,
     contacts: u32,
     announced: HandlerState,
+    /// Its contacts were handed out by `take_lost` for the current silence.
+    lost_announced: bool,
 }
 
 impl Handler {
@@ -491,6 +499,7 @@ impl BandwidthManager {
                 reserved_pps: 0,
                 contacts: 0,
                 announced: HandlerState::Down,
+                lost_announced: false,
             },
         );
         Ok(())
@@ -526,6 +535,7 @@ impl BandwidthManager {
             .get_mut(id)
             .ok_or_else(|| RegistryError::UnknownHandler(id.clone()))?;
         h.last_status = Some(h.last_status.map_or(now, |t| t.max(now)));
+        h.lost_announced = false;
         h.reported_capacity_kbps = status.capacity_kbps.or(h.reported_capacity_kbps);
         h.measured_bps = status.measured_kbps.saturating_mul(1000);
         h.measured_pps = status.measured_pps.unwrap_or(0);
@@ -574,6 +584,34 @@ impl BandwidthManager {
             }
         }
         events
+    }
+
+    /// The contacts on handlers that have been silent for [`Config::lost_after`] or
+    /// longer, each handler's once per silence (a status report starts a new one), in
+    /// handler and contact order. Their media is gone with the handler: the driver ends
+    /// them (and releases them as usual). A handler that never reported has none.
+    pub fn take_lost(&mut self, now: Instant) -> Vec<(HandlerId, Vec<ContactId>)> {
+        let lost_after = self.config.lost_after;
+        let mut out = Vec::new();
+        for (id, h) in &mut self.handlers {
+            let silent = h
+                .last_status
+                .is_some_and(|t| now.saturating_duration_since(t) >= lost_after);
+            if !silent || h.lost_announced {
+                continue;
+            }
+            h.lost_announced = true;
+            let contacts: Vec<ContactId> = self
+                .contacts
+                .iter()
+                .filter(|(_, r)| &r.handler == id)
+                .map(|(c, _)| c.clone())
+                .collect();
+            if !contacts.is_empty() {
+                out.push((id.clone(), contacts));
+            }
+        }
+        out
     }
 
     /// When [`tick`](BandwidthManager::tick) next has something to report if no status

@@ -132,6 +132,41 @@ fn a_handler_is_down_once_its_last_status_is_3_seconds_old() {
 }
 
 #[test]
+fn a_handler_silent_for_lost_after_hands_out_its_contacts_once_per_silence() {
+    let t0 = Instant::now();
+    let mut m = manager(t0, &[("mh-1", 10_000), ("mh-2", 10_000)]);
+    let o = pcmu();
+    let first = placed_on(&mut m, t0, "a", &o);
+    let second = placed_on(&mut m, t0, "b", &o);
+    assert_ne!(first, second);
+    let on_1 = if first == h("mh-1") { "a" } else { "b" };
+    // mh-2 keeps reporting; mh-1 falls silent at t0.
+    let lost_at = t0 + Config::default().lost_after;
+    let before = lost_at - Duration::from_millis(1);
+    m.update_status(before, &h("mh-2"), status(0))
+        .expect("known");
+    assert_eq!(m.state(before, &h("mh-1")), Some(HandlerState::Down));
+    assert!(m.take_lost(before).is_empty(), "down is not yet lost");
+    assert_eq!(m.take_lost(lost_at), vec![(h("mh-1"), vec![c(on_1)])]);
+    assert!(
+        m.take_lost(lost_at + Duration::from_secs(5)).is_empty(),
+        "once"
+    );
+    // Back, then silent again: a new silence, reported again while the contact stays.
+    let t1 = lost_at + Duration::from_secs(6);
+    m.update_status(t1, &h("mh-1"), status(0)).expect("known");
+    let t2 = t1 + Config::default().lost_after;
+    m.update_status(t2, &h("mh-2"), status(0)).expect("known");
+    assert_eq!(m.take_lost(t2), vec![(h("mh-1"), vec![c(on_1)])]);
+    // Released contacts are not reported.
+    m.release(&c(on_1)).expect("placed");
+    m.update_status(t2, &h("mh-1"), status(0)).expect("known");
+    let t3 = t2 + Duration::from_secs(60);
+    m.update_status(t3, &h("mh-2"), status(0)).expect("known");
+    assert!(m.take_lost(t3).is_empty());
+}
+
+#[test]
 fn each_contact_goes_to_the_lowest_relative_load() {
     let now = Instant::now();
     // 1 Mbit/s and 4 Mbit/s; each PCMU contact needs 84 kbit/s.

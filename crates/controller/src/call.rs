@@ -90,6 +90,9 @@ pub enum CallInput {
     Webhook(flow::Event),
     /// A queue's decision.
     Queue(QueueEvent),
+    /// The contact's media handler stopped answering long enough that its media is
+    /// considered gone: the call is ended.
+    MediaLost,
 }
 
 /// Everything contact tasks share.
@@ -622,6 +625,13 @@ impl Call {
             l.placement = Some(explanation);
         });
         tracing::debug!(handler = %handler, codec = %media.codec, "media placed");
+        let inputs = self.inputs.clone();
+        self.cx.registry.on_lost(
+            self.contact_id(),
+            Box::new(move || {
+                let _ = inputs.send(CallInput::MediaLost);
+            }),
+        );
         self.media = Some(media);
         Ok(())
     }
@@ -2123,6 +2133,16 @@ impl Call {
     async fn on_input(&mut self, input: CallInput) {
         match input {
             CallInput::Webhook(event) => self.feed(event),
+            CallInput::MediaLost => {
+                tracing::warn!("the media handler is lost: hanging up");
+                self.hangup_outbound(false).await;
+                self.hangup_customer(
+                    Reply::status(StatusCode::SERVICE_UNAVAILABLE),
+                    Party::System,
+                    "media handler lost",
+                );
+                self.feed(flow::Event::Hangup);
+            }
             CallInput::Queue(q) => match q {
                 QueueEvent::Position {
                     entry,

@@ -6,7 +6,10 @@
 //! This is the thin driver around [`bandwidth::BandwidthManager`] (sans-IO):
 //! one poller task per handler reads `GET /v1/status` twice a second and feeds
 //! the manager; a health task asks the manager which handlers changed state
-//! (a handler silent for 3 s is down and gets no new contacts).
+//! (a handler silent for 3 s is down and gets no new contacts; one silent for
+//! 10 s has lost its calls' media, and each of its contacts is told through the
+//! hook it set with [`Registry::on_lost`], so the call is ended rather than left
+//! in silence).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,9 +61,13 @@ pub struct Registry {
     inner: Arc<Inner>,
 }
 
+/// Called once when a contact's handler is lost.
+pub type LostHook = Box<dyn FnOnce() + Send>;
+
 struct Inner {
     manager: Mutex<BandwidthManager>,
     handlers: Mutex<BTreeMap<HandlerId, Entry>>,
+    lost_hooks: Mutex<BTreeMap<ContactId, LostHook>>,
 }
 
 impl Registry {
@@ -71,6 +78,7 @@ impl Registry {
             inner: Arc::new(Inner {
                 manager: Mutex::new(BandwidthManager::new(config)),
                 handlers: Mutex::new(BTreeMap::new()),
+                lost_hooks: Mutex::new(BTreeMap::new()),
             }),
         }
     }
@@ -222,7 +230,22 @@ impl Registry {
 
     /// Releases a contact's reservation at its end.
     pub fn release(&self, contact: &ContactId) -> Option<Released> {
+        self.hooks().remove(contact);
         self.manager().release(contact)
+    }
+
+    /// Sets what to do if a placed contact's handler is lost (silent for
+    /// `lost_after`): called once, from the health task; dropped at release.
+    pub fn on_lost(&self, contact: ContactId, hook: LostHook) {
+        self.hooks().insert(contact, hook);
+    }
+
+    fn hooks(&self) -> MutexGuard<'_, BTreeMap<ContactId, LostHook>> {
+        // Plain map: a panic elsewhere cannot leave it inconsistent.
+        self.inner
+            .lost_hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts the task that reports handlers going up, down or draining.
@@ -232,7 +255,25 @@ impl Registry {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
                 tick.tick().await;
-                let events = registry.manager().tick(Instant::now().into_std());
+                let now = Instant::now().into_std();
+                let (events, lost) = {
+                    let mut m = registry.manager();
+                    (m.tick(now), m.take_lost(now))
+                };
+                for (handler, contacts) in lost {
+                    tracing::warn!(
+                        %handler,
+                        contacts = contacts.len(),
+                        "media handler lost: ending its calls"
+                    );
+                    let hooks: Vec<LostHook> = {
+                        let mut all = registry.hooks();
+                        contacts.iter().filter_map(|c| all.remove(c)).collect()
+                    };
+                    for hook in hooks {
+                        hook();
+                    }
+                }
                 for e in events {
                     if e.to == bandwidth::HandlerState::Down {
                         tracing::warn!(

@@ -728,6 +728,39 @@ fn placement_failover_degradation_and_refusal_on_real_processes() {
         }
     }
     assert_refused_503(&invite_final(&rig, "cheap-refused", CHEAP_OFFER));
+
+    // The calls the killed handler carried are not left in silence: once it has been
+    // silent for 10 s (bandwidth lost_after) they are hung up and their records closed.
+    let ghosts = before_kill[victim];
+    assert!(ghosts > 0);
+    rig.wait_handlers(
+        "the dead handler's calls ended",
+        Duration::from_secs(25).saturating_sub(killed_at.elapsed()),
+        |v| v[&ids[victim]]["sessions"] == 0,
+    );
+    eprintln!(
+        "the dead handler's {ghosts} calls ended {:?} after the kill",
+        killed_at.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lost = rig
+            .get("/api/v1/cdrs?status=ended")
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|c| c["end_reason"] == "media handler lost")
+            .count() as u64;
+        if lost == ghosts {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{lost} of {ghosts} records closed as 'media handler lost': {:#}",
+            rig.get("/api/v1/cdrs")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(rig.controller.is_running());
 }
 

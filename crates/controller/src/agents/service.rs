@@ -327,6 +327,7 @@ mod tests {
                 CallInput::Queue(QueueEvent::Position { .. }) => {}
                 CallInput::Queue(ev) => return ev,
                 CallInput::Webhook(e) => panic!("unexpected {e:?}"),
+                CallInput::MediaLost => panic!("unexpected media loss"),
             }
         }
     }
