@@ -48,6 +48,11 @@ impl ClientError {
     }
 }
 
+/// How long a control request may take to connect.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a control request may take in all (the event stream has none).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A client for one media handler, e.g. `MediaClient::new("http://127.0.0.1:9090")`.
 ///
 /// Cheap to clone (the connection pool is shared).
@@ -64,10 +69,14 @@ impl MediaClient {
         while base.ends_with('/') {
             base.pop();
         }
-        MediaClient {
-            base,
-            http: reqwest::Client::new(),
-        }
+        // A handler that accepts connections but never answers (stopped, wedged) must
+        // not hold a contact task forever: every control request has a deadline.
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        MediaClient { base, http }
     }
 
     /// The base URL this client talks to.

@@ -44,7 +44,7 @@ pub mod client;
 pub mod error;
 pub mod types;
 
-pub use client::{ClientError, EventStream, MediaClient};
+pub use client::{CONNECT_TIMEOUT, ClientError, EventStream, MediaClient, REQUEST_TIMEOUT};
 pub use error::{ApiError, ErrorCode};
 pub use types::*;
 
