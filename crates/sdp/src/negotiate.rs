@@ -407,14 +407,20 @@ fn answer_events(f: &PayloadFormat, ours: &EventSet) -> Option<SelectedFormat> {
 /// streams the answerer accepted, the codec it picked (the first format of its m-line
 /// that we offered), and the resulting directions.
 ///
-/// Fails with [`SdpError::AnswerMismatch`] when the answer does not fit the offer (m-line
-/// count or media type differ, or an accepted stream names no format we offered), and
+/// An answer with fewer m-lines than the offer (a phone that drops the video line it
+/// does not understand) has the missing trailing streams rejected.
+///
+/// Fails with [`SdpError::AnswerMismatch`] when the answer does not fit the offer (more
+/// m-lines, a media type differs, or an accepted stream names no format we offered), and
 /// with [`SdpError::NoAcceptableStream`] when the answerer rejected every stream.
 pub fn process_answer(
     offer: &SessionDescription,
     answer: &SessionDescription,
 ) -> Result<Negotiation, SdpError> {
-    if offer.media().len() != answer.media().len() {
+    // RFC 3264 §6 wants one m-line per offered one; a phone that knows nothing of
+    // video often answers an audio+video offer with its audio line alone. Missing
+    // trailing lines are taken as rejected; extra lines are a mismatch.
+    if offer.media().len() < answer.media().len() {
         return Err(SdpError::AnswerMismatch {
             reason: format!(
                 "the offer has {} m-lines, the answer {}",
@@ -451,6 +457,16 @@ pub fn process_answer(
             continue;
         }
         streams.push(StreamOutcome::Accepted(answered(o, a)?));
+    }
+    for o in &offer.media()[answer.media().len()..] {
+        streams.push(reject(
+            o,
+            if o.is_enabled() {
+                RejectReason::RejectedByAnswerer
+            } else {
+                RejectReason::DisabledByOfferer
+            },
+        ));
     }
     let negotiation = Negotiation { streams };
     if negotiation.accepted().next().is_none() {

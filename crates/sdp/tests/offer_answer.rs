@@ -142,6 +142,39 @@ a=sendonly
 }
 
 #[test]
+fn an_answer_without_the_trailing_video_line_rejects_the_video() {
+    let mut session = LocalSession::new(77, 1, ip("198.51.100.1"));
+    let mut video = OfferStream::audio(30002, &[Codec::H264]);
+    video.kind = sdp::MediaKind::Video;
+    video.telephone_event = None;
+    let offer = sdp::build_offer(
+        &OfferSpec {
+            address: ip("198.51.100.1"),
+            streams: vec![OfferStream::audio(30000, &[Codec::Pcmu]), video],
+        },
+        &mut session,
+    )
+    .expect("valid offer");
+    let audio_only = parse(
+        "v=0
+o=- 5 5 IN IP4 10.0.0.23
+s=-
+c=IN IP4 10.0.0.23
+t=0 0
+m=audio 11780 RTP/AVP 0
+",
+    );
+    let n = sdp::process_answer(&offer, &audio_only).expect("audio fits");
+    assert_eq!(n.streams.len(), 2);
+    assert_eq!(n.audio().map(|a| a.codec.codec), Some(Codec::Pcmu));
+    assert!(matches!(
+        &n.streams[1],
+        StreamOutcome::Rejected(r) if r.reason == RejectReason::RejectedByAnswerer
+            && r.kind == sdp::MediaKind::Video
+    ));
+}
+
+#[test]
 fn answers_that_do_not_fit_the_offer_are_488() {
     let mut session = LocalSession::new(77, 1, ip("198.51.100.1"));
     let offer = agent_offer(&mut session, Direction::SendRecv);

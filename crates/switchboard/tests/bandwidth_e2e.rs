@@ -1069,3 +1069,89 @@ fn video_is_relayed_untouched_between_the_caller_and_a_target_that_negotiated_it
     let out = target.wait(Duration::from_secs(20));
     assert!(out.code == 0 && out.successful == 1, "{}", out.output);
 }
+
+#[test]
+fn video_is_not_relayed_to_a_target_that_answers_audio_only() {
+    let target_sip = free_sip_port();
+    let flow = format!(
+        "start: hello\nstates:\n  hello:\n    answer: {{}}\n    next: xfer\n  xfer:\n    transfer: {{ uri: \"sip:agent@127.0.0.1:{target_sip}\" }}\n    on: {{ error: hangup }}\n"
+    );
+    let rig = Rig::start(&[20_000], &flow);
+    rig.wait_handlers("handler up", Duration::from_secs(20), |v| {
+        v.get(&rig.handlers[0].id)
+            .is_some_and(|x| x["state"] == "up")
+    });
+    let caller_video = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let caller_vport = caller_video.local_addr().expect("addr").port();
+
+    // The bundled agent phone answers PCMU only: the offered video m-line gets port 0.
+    let mut target = Sipp::scenario("uas_agent")
+        .file("agent.pcap", &pcmu_pcap(8.0))
+        .local(target_sip, free_udp_port())
+        .set("play", "yes")
+        .calls(1)
+        .timeout(Duration::from_secs(40))
+        .spawn();
+    let caller = video_caller(&rig, caller_vport, 3000);
+    let caller_dir = caller.dir().to_path_buf();
+    let mut caller = caller.spawn();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let bridged = rig
+            .contacts()
+            .into_values()
+            .any(|c| c["state"] == "bridged");
+        if bridged {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not bridged: {:#}",
+            rig.get("/api/v1/contacts")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The caller keeps its video leg (its answer said so); the target has none, and
+    // nothing is routed to or from the caller's video.
+    let sessions = handler_sessions(&rig.handlers[0]);
+    let legs: Vec<&Value> = sessions
+        .iter()
+        .flat_map(|s| s["legs"].as_array().into_iter().flatten())
+        .collect();
+    let video: Vec<&&Value> = legs.iter().filter(|l| l["kind"] == "video").collect();
+    assert_eq!(video.len(), 1, "{sessions:#?}");
+    assert_eq!(video[0]["remote_rtp"], format!("127.0.0.1:{caller_vport}"));
+    assert_eq!(
+        legs.len(),
+        3,
+        "caller audio + video, target audio: {sessions:#?}"
+    );
+    let video_leg = video[0]["id"].clone();
+    let routes: Vec<&Value> = sessions
+        .iter()
+        .flat_map(|s| s["routes"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        routes
+            .iter()
+            .all(|r| r["a"] != video_leg && r["b"] != video_leg),
+        "video routed with no one to take it: {routes:#?}"
+    );
+    assert_eq!(routes.len(), 1, "the audio route only: {routes:#?}");
+
+    let out = caller.wait(Duration::from_secs(50));
+    let trace = messages_log(&caller_dir);
+    assert!(
+        out.code == 0 && out.successful == 1,
+        "{}\n{trace}",
+        out.output
+    );
+    let answer = answer_sdp(&trace).unwrap_or_else(|| panic!("no 200 with SDP:\n{trace}"));
+    assert!(
+        mline_port(&answer, "video").is_some_and(|p| p != 0),
+        "{answer}"
+    );
+    let out = target.wait(Duration::from_secs(20));
+    assert!(out.code == 0 && out.successful == 1, "{}", out.output);
+}
