@@ -14,7 +14,13 @@
 //!    and what it receives decodes to the spoken prompt (real energy); the
 //!    contact's live view and its call record show the degradation;
 //! 4. G.729 calls fill what is left, then the same offer gets `503` +
-//!    `Retry-After`.
+//!    `Retry-After`;
+//! 5. the killed handler's calls are hung up once it has been silent for 10 s.
+//!
+//! Video (item 6): an audio+video offer keeps `m=video` on a port of its own
+//! when there is room and gets port 0 under pressure (the first thing dropped);
+//! video RTP is relayed untouched between the caller and a transfer target
+//! that negotiated it, and not at all when the target answers audio only.
 //!
 //! How many calls fit is planned from the bandwidth crate's own estimate of the
 //! offers (checked against the reservations the API reports), so every step is
