@@ -75,7 +75,19 @@ pub struct Handler {
     prompts: Mutex<HashMap<PathBuf, Arc<[i16]>>>,
     next_id: AtomicU64,
     rates: Mutex<Rates>,
+    /// The registry's counts as last read, for a status asked while a control request
+    /// holds the registry (see [`Handler::status`]).
+    last_counts: Mutex<Counts>,
     started: Instant,
+}
+
+/// What the status reports from the session registry.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    reserved_kbps: u32,
+    sessions: u32,
+    legs: u32,
+    recordings: u32,
 }
 
 impl std::fmt::Debug for Handler {
@@ -127,6 +139,7 @@ impl Handler {
             prompts: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             rates: Mutex::new(Rates::default()),
+            last_counts: Mutex::new(Counts::default()),
             started: Instant::now(),
         }
     }
@@ -818,7 +831,27 @@ impl Handler {
 
     /// `GET /v1/status`.
     pub async fn status(&self) -> api::Status {
-        let reg = self.registry.lock().await;
+        // The controller reads this every half second to tell a live handler from a dead
+        // one, so it must not queue behind control requests that hold the registry (a burst
+        // of call set-ups on a loaded machine). When the registry is busy, the counts as
+        // last read are reported; they are at most one burst old.
+        let counts = match self.registry.try_lock() {
+            Ok(reg) => {
+                let c = Counts {
+                    reserved_kbps: reg.sessions.values().map(|s| s.reserved_kbps).sum(),
+                    sessions: reg.sessions.len() as u32,
+                    legs: reg.sessions.values().map(|s| s.legs.len()).sum::<usize>() as u32,
+                    recordings: reg
+                        .sessions
+                        .values()
+                        .map(|s| s.recordings.len())
+                        .sum::<usize>() as u32,
+                };
+                *lock(&self.last_counts) = c;
+                c
+            }
+            Err(_) => *lock(&self.last_counts),
+        };
         let rates = *lock(&self.rates);
         let (free, total) = {
             let p = lock(&self.pool);
@@ -827,20 +860,16 @@ impl Handler {
         api::Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             capacity_kbps: self.config.capacity_kbps,
-            reserved_kbps: reg.sessions.values().map(|s| s.reserved_kbps).sum(),
+            reserved_kbps: counts.reserved_kbps,
             measured_kbps: (rates.kbps * 10.0).round() / 10.0,
             packets_in_per_s: rates.packets_in_per_s.round(),
             packets_out_per_s: rates.packets_out_per_s.round(),
-            sessions: reg.sessions.len() as u32,
-            legs: reg.sessions.values().map(|s| s.legs.len()).sum::<usize>() as u32,
+            sessions: counts.sessions,
+            legs: counts.legs,
             media_threads: self.threads.len() as u32,
             ports_free: free as u32,
             ports_total: total as u32,
-            recordings: reg
-                .sessions
-                .values()
-                .map(|s| s.recordings.len())
-                .sum::<usize>() as u32,
+            recordings: counts.recordings,
             uptime_s: self.started.elapsed().as_secs(),
         }
     }

@@ -438,6 +438,12 @@ fn wav_info(bytes: &[u8]) -> (u16, u32, u16, f64) {
 // Tests
 // ---------------------------------------------------------------------------------------
 
+/// The end of a log, enough to see why a call was refused.
+fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
 #[test]
 fn twenty_customers_three_agents_none_lost() {
     let agents = ["a1", "a2", "a3"];
@@ -491,14 +497,16 @@ fn twenty_customers_three_agents_none_lost() {
     assert_eq!(
         (p.successful, p.failed),
         (12, 0),
-        "patient callers: {}",
-        p.output
+        "patient callers: {}\nswitchboard's log (last lines):\n{}",
+        p.output,
+        log_tail(&site.proc.log())
     );
     assert_eq!(
         (i.successful, i.failed),
         (8, 0),
-        "impatient callers: {}",
-        i.output
+        "impatient callers: {}\nswitchboard's log (last lines):\n{}",
+        i.output,
+        log_tail(&site.proc.log())
     );
     let elapsed = started.elapsed();
 
