@@ -912,7 +912,14 @@ impl Call {
                 entry,
                 queue,
                 priority,
-            } => self.enqueue(entry, queue, priority),
+                agent,
+            } => match (queue, agent) {
+                (Some(queue), None) => self.enqueue(entry, queue, priority),
+                _ => self.feed(flow::Event::QueueFailed {
+                    entry,
+                    reason: "transfer to an agent is not supported yet".into(),
+                }),
+            },
             Command::Dequeue { entry } => {
                 if self.queued == Some(entry) {
                     self.queued = None;

@@ -35,6 +35,10 @@ pub const QUEUE_POSITION_PROMPT: &str = "queue-position";
 pub const QUEUE_WAIT_PROMPT: &str = "queue-wait";
 
 /// Most states a flow may have.
+/// The music a `transfer` to a queue or an agent plays when it names none (if the prompt
+/// exists; else silence).
+pub const DEFAULT_TRANSFER_MUSIC: &str = "hold-music";
+
 const MAX_STATES: usize = 1000;
 
 /// A set of names the loader checks references against: which prompts exist, which queues are
@@ -1401,26 +1405,62 @@ impl Compiler<'_> {
     }
 
     fn enqueue(&mut self, v: &Node, loc: Loc) -> Option<Action> {
-        let f = self.fields(
-            v,
-            "enqueue",
-            "`enqueue`",
+        self.queue_action(v, loc, false)
+    }
+
+    /// `enqueue`, or (`transfer`) a transfer to a queue or an agent: the same options, plus
+    /// `agent` for a transfer; a transfer plays `hold-music` by default when that prompt exists.
+    fn queue_action(&mut self, v: &Node, loc: Loc, transfer: bool) -> Option<Action> {
+        let (key, place) = if transfer {
+            ("transfer", "`transfer`")
+        } else {
+            ("enqueue", "`enqueue`")
+        };
+        let allowed: &[&str] = if transfer {
+            &[
+                "queue", "agent", "priority", "greeting", "music", "announce", "max_wait",
+            ]
+        } else {
             &[
                 "queue", "priority", "greeting", "music", "announce", "max_wait",
-            ],
-        )?;
-        let queue = self.required(&f, "queue", "`enqueue`", loc).and_then(|q| {
-            let id = self.scalar(q, "queue")?;
-            if !self.catalog.queues.contains_name(id) {
-                self.err(
-                    q.loc,
-                    Problem::UnknownQueue {
-                        queue: id.to_string(),
-                    },
-                );
+            ]
+        };
+        let f = self.fields(v, key, place, allowed)?;
+        let agent = match f.get("agent") {
+            Some(a) => {
+                let t = self.template(a, "agent")?;
+                if a.as_str().is_some_and(|s| s.trim().is_empty()) {
+                    self.err(
+                        a.loc,
+                        Problem::Invalid(
+                            "`agent` needs an agent id, e.g. `agent: \"1001\"`".into(),
+                        ),
+                    );
+                    return None;
+                }
+                Some(t)
             }
-            Some(id.to_string())
-        });
+            None => None,
+        };
+        let queue_node = if agent.is_some() {
+            f.get("queue")
+        } else {
+            Some(self.required(&f, "queue", place, loc)?)
+        };
+        let queue = match queue_node {
+            None => Some(None),
+            Some(q) => self.scalar(q, "queue").map(|id| {
+                if !self.catalog.queues.contains_name(id) {
+                    self.err(
+                        q.loc,
+                        Problem::UnknownQueue {
+                            queue: id.to_string(),
+                        },
+                    );
+                }
+                Some(id.to_string())
+            }),
+        };
         let priority = match f.get("priority") {
             Some(n) => self.int(n, "priority", 0, 100),
             None => Some(0),
@@ -1428,6 +1468,9 @@ impl Compiler<'_> {
         let greeting = self.optional_prompts(&f, "greeting");
         let music = match f.get("music") {
             Some(m) => self.prompt_name(m, "music").map(Some),
+            None if transfer && self.catalog.prompts.contains_name(DEFAULT_TRANSFER_MUSIC) => {
+                Some(Some(DEFAULT_TRANSFER_MUSIC.to_string()))
+            }
             None => Some(None),
         };
         let max_wait = match f.get("max_wait") {
@@ -1442,6 +1485,8 @@ impl Compiler<'_> {
         };
         Some(Action::Enqueue(Enqueue {
             queue: queue?,
+            agent,
+            transfer,
             // Bounded to 0..=100 by `int`.
             priority: i32::try_from(priority?).ok()?,
             greeting: greeting.ok()?,
@@ -1584,20 +1629,17 @@ impl Compiler<'_> {
                     .iter()
                     .any(|(k, _)| matches!(k.as_str(), Some("queue" | "agent")))
                 {
-                    self.err(
-                        v.loc,
-                        Problem::Invalid(
-                            "transfer to a queue or an agent is not supported yet; use `enqueue` for a queue"
-                                .into(),
-                        ),
-                    );
-                    return None;
+                    return self.queue_action(v, loc, true);
                 }
                 let f = self.fields(v, "transfer", "`transfer`", &["uri"])?;
                 self.required(&f, "uri", "`transfer`", loc)?
             }
             _ => {
-                self.wrong_type(v, "transfer", "a SIP URI or `{ uri: ... }`");
+                self.wrong_type(
+                    v,
+                    "transfer",
+                    "a SIP URI, `{ uri: ... }`, `{ queue: ... }` or `{ agent: ... }`",
+                );
                 return None;
             }
         };

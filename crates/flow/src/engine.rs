@@ -102,15 +102,20 @@ pub enum Command {
         /// The recording.
         record: OpId,
     },
-    /// Put the contact in `queue`. Until the ACD exists the controller plays music only; the
-    /// engine applies the flow's `max_wait` itself. Queue events carry `entry`.
+    /// Put the contact in `queue` (`enqueue`, or `transfer` to a queue or an agent). The engine
+    /// plays the greeting and music and applies the flow's `max_wait` itself. Queue events
+    /// carry `entry`.
     Enqueue {
         /// Echo in queue events.
         entry: OpId,
-        /// Queue id.
-        queue: String,
+        /// Queue id; `None` only with `agent` when the flow named no queue: the agent's first
+        /// queue.
+        queue: Option<String>,
         /// 0 (normal) to 100 (first).
         priority: i32,
+        /// Offer the contact to this agent only (a `transfer` to an agent). An unknown or
+        /// logged-out agent is reported as `NoAgents`.
+        agent: Option<String>,
     },
     /// Take the contact out of the queue (it left for another reason than a queue event).
     Dequeue {
@@ -183,8 +188,14 @@ impl fmt::Display for Command {
                 entry,
                 queue,
                 priority,
+                agent,
             } => {
-                write!(f, "Enqueue {entry} {queue} priority={priority}")
+                let queue = queue.as_deref().unwrap_or("-");
+                write!(f, "Enqueue {entry} {queue} priority={priority}")?;
+                if let Some(a) = agent {
+                    write!(f, " agent={a}")?;
+                }
+                Ok(())
             }
             Command::Dequeue { entry } => write!(f, "Dequeue {entry}"),
             Command::Transfer { transfer, uri } => write!(f, "Transfer {transfer} {uri}"),
@@ -346,7 +357,7 @@ pub enum Outcome {
     },
     /// An agent answered; the call continues outside the flow.
     ConnectedToAgent {
-        /// The queue.
+        /// The queue; empty for a transfer to an agent that named none.
         queue: String,
         /// The agent.
         agent: String,
@@ -386,6 +397,9 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::FlowHungUp => write!(f, "flow hung up"),
             Outcome::CallerHungUp { state } => write!(f, "caller hung up in `{state}`"),
+            Outcome::ConnectedToAgent { queue, agent } if queue.is_empty() => {
+                write!(f, "connected to agent {agent}")
+            }
             Outcome::ConnectedToAgent { queue, agent } => {
                 write!(f, "connected to agent {agent} from queue {queue}")
             }
@@ -800,7 +814,7 @@ impl Contact {
                     self.leave();
                     self.set_var("agent", &agent);
                     let queue = match &self.flow.state(self.state).action {
-                        Action::Enqueue(q) => q.queue.clone(),
+                        Action::Enqueue(q) => q.queue.clone().unwrap_or_default(),
                         _ => String::new(),
                     };
                     self.outcome = Some(Outcome::ConnectedToAgent { queue, agent });
@@ -1101,10 +1115,12 @@ impl Contact {
                 self.ensure_answered();
                 let entry = self.op();
                 self.queued = Some(entry);
+                let agent = e.agent.as_ref().map(|t| t.render(&self.vars));
                 self.push(Command::Enqueue {
                     entry,
                     queue: e.queue.clone(),
                     priority: e.priority,
+                    agent,
                 });
                 let greeting = render_prompts(&e.greeting, &self.vars);
                 let sound = if !greeting.is_empty() {

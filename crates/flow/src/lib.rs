@@ -92,7 +92,8 @@ mod yaml;
 pub mod format {}
 
 pub use compile::{
-    ACTIONS, AnyName, Catalog, NameSet, QUEUE_POSITION_PROMPT, QUEUE_WAIT_PROMPT, READ_ONLY_VARS,
+    ACTIONS, AnyName, Catalog, DEFAULT_TRANSFER_MUSIC, NameSet, QUEUE_POSITION_PROMPT,
+    QUEUE_WAIT_PROMPT, READ_ONLY_VARS,
 };
 pub use engine::{
     Command, Contact, Event, FailReason, MAX_PATH_LEN, MAX_PROMPTS_PER_PLAY, MAX_STEPS_PER_INPUT,

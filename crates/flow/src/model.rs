@@ -79,7 +79,7 @@ impl Flow {
         self.states
             .iter()
             .filter_map(|s| match &s.action {
-                Action::Enqueue(e) => Some(e.queue.as_str()),
+                Action::Enqueue(e) => e.queue.as_deref(),
                 _ => None,
             })
             .collect()
@@ -187,6 +187,7 @@ impl Action {
             Action::Play(_) => "play",
             Action::Collect(_) => "collect",
             Action::Menu(_) => "menu",
+            Action::Enqueue(e) if e.transfer => "transfer",
             Action::Enqueue(_) => "enqueue",
             Action::Record(_) => "record",
             Action::Transfer(_) => "transfer",
@@ -248,9 +249,17 @@ pub(crate) struct Input {
     pub barge_in: bool,
 }
 
+/// `enqueue`, and `transfer` to a queue or an agent (which is an enqueue by another name,
+/// optionally aimed at one agent).
 #[derive(Debug)]
 pub(crate) struct Enqueue {
-    pub queue: String,
+    /// The queue; `None` only for a transfer to an agent without `queue:` (the agent's first
+    /// queue, resolved by the controller).
+    pub queue: Option<String>,
+    /// A transfer to this agent: offered to nobody else.
+    pub agent: Option<Template>,
+    /// Written as `transfer:` (for messages).
+    pub transfer: bool,
     pub priority: i32,
     pub greeting: Vec<PromptItem>,
     pub music: Option<String>,

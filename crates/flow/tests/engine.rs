@@ -627,6 +627,219 @@ states:
     ]);
 }
 
+const TRANSFER_QUEUE: &str = "
+start: t
+states:
+  t:
+    transfer: { queue: sales }
+    on: { no_agents: closed, error: bye }
+  closed: { play: no-agents, next: hangup }
+  bye: { play: goodbye, next: hangup }
+";
+
+const TRANSFER_AGENT: &str = "
+start: t
+states:
+  t:
+    transfer: { agent: '1001', greeting: queue-busy, music: hold-music, max_wait: 45s }
+    on: { max_wait: vm, no_agents: closed, error: bye }
+  vm: { record: { max: 60s }, next: bye, on: { error: bye } }
+  closed: { play: no-agents, next: hangup }
+  bye: { play: goodbye, next: hangup }
+";
+
+const TRANSFER_AGENT_START: (&str, &[&str]) = (
+    "start 1 2",
+    &[
+        "Answer",
+        "Enqueue #1 - priority=0 agent=1001",
+        "Play #2 [queue-busy]",
+    ],
+);
+
+#[test]
+fn transfers_to_queues_and_agents() {
+    run(&[
+        Case {
+            name: "transfer to a queue enqueues with the default music; an agent answers",
+            flow: TRANSFER_QUEUE,
+            wall: None,
+            steps: &[
+                (
+                    "start 1 2",
+                    &[
+                        "Answer",
+                        "Enqueue #1 sales priority=0",
+                        "Play #2 [hold-music] loop",
+                    ],
+                ),
+                ("at 20s agent 1 alice", &["StopPlay #2"]),
+            ],
+            outcome: Some("connected to agent alice from queue sales"),
+            path: Some(&["t@0.000"]),
+            vars: &[("agent", "alice")],
+        },
+        Case {
+            name: "transfer to a queue: no agents and queue errors take their transitions",
+            flow: TRANSFER_QUEUE,
+            wall: None,
+            steps: &[
+                (
+                    "start 1 2",
+                    &[
+                        "Answer",
+                        "Enqueue #1 sales priority=0",
+                        "Play #2 [hold-music] loop",
+                    ],
+                ),
+                ("at 1s no-agents 1", &["StopPlay #2", "Play #3 [no-agents]"]),
+            ],
+            outcome: None,
+            path: Some(&["t@0.000", "closed@1.000"]),
+            vars: &[],
+        },
+        Case {
+            name: "transfer to a queue: a queue failure takes `error`",
+            flow: TRANSFER_QUEUE,
+            wall: None,
+            steps: &[
+                (
+                    "start 1 2",
+                    &[
+                        "Answer",
+                        "Enqueue #1 sales priority=0",
+                        "Play #2 [hold-music] loop",
+                    ],
+                ),
+                (
+                    "at 2s queue-failed 1 queue deleted",
+                    &["StopPlay #2", "Play #3 [goodbye]"],
+                ),
+            ],
+            outcome: None,
+            path: Some(&["t@0.000", "bye@2.000"]),
+            vars: &[("error", "queue deleted")],
+        },
+        Case {
+            name: "transfer to a queue with options: priority, greeting, music, announcements, max wait",
+            flow: "
+start: t
+states:
+  t:
+    transfer: { queue: support, priority: 7, greeting: queue-busy, music: hold-music, announce: { position: true, every: 20s }, max_wait: 50s }
+    on: { max_wait: bye }
+  bye: { play: goodbye, next: hangup }
+",
+            wall: None,
+            steps: &[
+                (
+                    "start 1 2",
+                    &[
+                        "Answer",
+                        "Enqueue #1 support priority=7",
+                        "Play #2 [queue-busy]",
+                    ],
+                ),
+                ("at 3s played 2", &["Play #3 [hold-music] loop"]),
+                ("at 5s position 1 4", &[]),
+                ("wait", &["Play #4 [queue-position, digits/4]"]),
+                ("at 22s played 4", &["Play #5 [hold-music] loop"]),
+                ("wait", &["Play #6 [queue-position, digits/4]"]),
+                ("at 42s played 6", &["Play #7 [hold-music] loop"]),
+                ("deadline", &["deadline 50.000"]),
+                ("wait", &["StopPlay #7", "Dequeue #1", "Play #8 [goodbye]"]),
+            ],
+            outcome: None,
+            path: Some(&["t@0.000", "bye@50.000"]),
+            vars: &[("queue_position", "4")],
+        },
+        Case {
+            name: "transfer to an agent: only that agent is asked for; it answers",
+            flow: TRANSFER_AGENT,
+            wall: None,
+            steps: &[
+                TRANSFER_AGENT_START,
+                ("at 3s played 2", &["Play #3 [hold-music] loop"]),
+                ("at 9s agent 1 1001", &["StopPlay #3"]),
+            ],
+            outcome: Some("connected to agent 1001"),
+            path: Some(&["t@0.000"]),
+            vars: &[("agent", "1001")],
+        },
+        Case {
+            name: "transfer to an agent who is logged out takes `no_agents`",
+            flow: TRANSFER_AGENT,
+            wall: None,
+            steps: &[
+                TRANSFER_AGENT_START,
+                ("no-agents 1", &["StopPlay #2", "Play #3 [no-agents]"]),
+            ],
+            outcome: None,
+            path: Some(&["t@0.000", "closed@0.000"]),
+            vars: &[],
+        },
+        Case {
+            name: "transfer to a busy agent: the flow's max wait takes `max_wait`",
+            flow: TRANSFER_AGENT,
+            wall: None,
+            steps: &[
+                TRANSFER_AGENT_START,
+                ("at 3s played 2", &["Play #3 [hold-music] loop"]),
+                ("deadline", &["deadline 45.000"]),
+                (
+                    "wait",
+                    &[
+                        "StopPlay #3",
+                        "Dequeue #1",
+                        "Record #4 voicemail max=1m beep",
+                    ],
+                ),
+            ],
+            outcome: None,
+            path: Some(&["t@0.000", "vm@45.000"]),
+            vars: &[],
+        },
+        Case {
+            name: "transfer to an agent: the queue's own max wait takes `max_wait` too",
+            flow: TRANSFER_AGENT,
+            wall: None,
+            steps: &[
+                TRANSFER_AGENT_START,
+                (
+                    "at 30s acd-max-wait 1",
+                    &["StopPlay #2", "Record #3 voicemail max=1m beep"],
+                ),
+            ],
+            outcome: None,
+            path: Some(&["t@0.000", "vm@30.000"]),
+            vars: &[],
+        },
+        Case {
+            name: "transfer to an agent from a variable, counted under a named queue",
+            flow: "
+start: who
+states:
+  who: { set: { target: '1002' }, next: t }
+  t:
+    transfer: { agent: '${target}', queue: support }
+    on: { no_agents: hangup, error: hangup }
+",
+            wall: None,
+            steps: &[(
+                "start 1 2",
+                &[
+                    "Answer",
+                    "Enqueue #1 support priority=0 agent=1002",
+                    "Play #2 [hold-music] loop",
+                ],
+            )],
+            outcome: None,
+            path: Some(&["who@0.000", "t@0.000"]),
+            vars: &[("target", "1002")],
+        },
+    ]);
+}
+
 const RECORD: &str = "
 start: r
 states:
