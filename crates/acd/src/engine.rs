@@ -140,6 +140,8 @@ struct Contact {
     state: ContactState,
     /// Agents that were busy or declined: never offered this contact again.
     excluded: Vec<AgentIdx>,
+    /// A transfer to this agent: offered to nobody else.
+    target: Option<AgentIdx>,
     max_wait_at: Option<Instant>,
     /// Max wait passed while ringing: leave the queue if the offer fails.
     max_wait_due: bool,
@@ -149,6 +151,11 @@ struct Contact {
 }
 
 impl Contact {
+    /// Whether `a` may be offered this contact (not excluded; the target, if any).
+    fn may_offer(&self, a: AgentIdx) -> bool {
+        !self.excluded.contains(&a) && self.target.is_none_or(|t| t == a)
+    }
+
     fn line_key(&self) -> LineKey {
         LineKey {
             priority: Reverse(self.priority),
@@ -317,7 +324,8 @@ impl Acd {
                 contact,
                 queue,
                 priority,
-            } => self.enqueue(now, contact, &queue, priority),
+                agent,
+            } => self.enqueue(now, contact, &queue, priority, agent.as_ref()),
             Input::Withdraw { contact } => self.withdraw(now, contact),
             Input::CustomerHungUp { contact } => self.customer_hung_up(now, contact),
             Input::AgentAnswered { agent, contact } => self.agent_answered(now, &agent, contact),
@@ -703,11 +711,7 @@ impl Acd {
             }
             for cid in queue.line.values() {
                 let c = self.contact(*cid);
-                if queue
-                    .available
-                    .iter()
-                    .any(|k| !c.excluded.contains(&k.agent))
-                {
+                if queue.available.iter().any(|k| c.may_offer(k.agent)) {
                     return fail(format!(
                         "queue {qid}: {cid} waits while an agent is available"
                     ));
@@ -721,10 +725,19 @@ impl Acd {
                 ContactState::Waiting | ContactState::Ringing { .. } if !live_queue => {
                     return fail(format!("{cid} waits in a removed queue"));
                 }
-                ContactState::Waiting => {}
+                ContactState::Waiting => {
+                    if self.target_lost(c) {
+                        return fail(format!("{cid}: waits for an agent who cannot take it"));
+                    }
+                }
                 ContactState::Ringing { agents, until } => {
                     if agents.is_empty() || !timer_at(Timer::Ring(*cid), *until) {
                         return fail(format!("{cid}: ringing without agents or timer"));
+                    }
+                    if let Some(t) = c.target
+                        && agents.iter().any(|&a| a != t)
+                    {
+                        return fail(format!("{cid}: targeted contact rings another agent"));
                     }
                     for &a in agents {
                         let ok = matches!(
@@ -1006,6 +1019,7 @@ impl Acd {
         cid: ContactId,
         queue_id: &QueueId,
         priority: Option<i32>,
+        target: Option<&AgentId>,
     ) -> Result<(), AcdError> {
         if self.contacts.contains_key(&cid) {
             return Err(AcdError::DuplicateContact(cid));
@@ -1014,10 +1028,19 @@ impl Acd {
             .queue_ix
             .get(queue_id)
             .ok_or_else(|| AcdError::UnknownQueue(queue_id.clone()))?;
+        // A transfer to an agent who cannot take it (unknown, logged out, not serving the
+        // queue) is refused like a queue without agents.
+        let target = target.map(|id| self.agent_ix.get(id).copied());
+        let target_ok = match target {
+            None => true,
+            Some(None) => false,
+            Some(Some(t)) => self.can_serve(t, q),
+        };
+        let target = target.flatten();
         let day = self.day.day;
         let seq = self.next_seq;
         let queue = self.queue_mut(q);
-        if queue.logged_in() == 0 {
+        if queue.logged_in() == 0 || !target_ok {
             queue.stats.refused_today += 1;
             queue.stats.refused_total += 1;
             self.mark(q, false);
@@ -1038,6 +1061,7 @@ impl Acd {
             enqueued_at: now,
             state: ContactState::Waiting,
             excluded: Vec::new(),
+            target,
             max_wait_at,
             max_wait_due: false,
             record,
@@ -1161,7 +1185,7 @@ impl Acd {
         };
         queue.ringing -= 1;
         queue.line.insert(key, cid);
-        let staffed = queue.logged_in() > 0;
+        let staffed = queue.logged_in() > 0 && !self.target_lost(self.contact(cid));
         self.mark(q, true);
         if due {
             self.leave(now, cid, Leave::MaxWait);
@@ -1172,18 +1196,39 @@ impl Acd {
         }
     }
 
-    /// Every contact of a queue without a logged-in agent leaves with `NoAgents`.
+    /// Every contact of a queue without a logged-in agent leaves with `NoAgents`, and so does
+    /// every waiting contact transferred to an agent who can no longer take it.
     fn enforce_agents_present(&mut self, now: Instant, q: QueueIdx) {
         let Some(queue) = self.queues[q.0 as usize].as_ref() else {
             return;
         };
-        if queue.logged_in() > 0 || queue.line.is_empty() {
+        if queue.line.is_empty() {
             return;
         }
-        let waiting: Vec<ContactId> = queue.line.values().copied().collect();
+        let staffed = queue.logged_in() > 0;
+        let waiting: Vec<ContactId> = queue
+            .line
+            .values()
+            .copied()
+            .filter(|cid| !staffed || self.target_lost(self.contact(*cid)))
+            .collect();
         for cid in waiting {
             self.leave(now, cid, Leave::NoAgents);
         }
+    }
+
+    /// Whether agent `a` exists, is logged in and serves queue `q`.
+    fn can_serve(&self, a: AgentIdx, q: QueueIdx) -> bool {
+        self.agents[a.0 as usize].as_ref().is_some_and(|ag| {
+            ag.state != AgentState::LoggedOut && ag.memberships.iter().any(|m| m.queue == q)
+        })
+    }
+
+    /// Whether a contact transferred to an agent can no longer be given to that agent: the
+    /// agent is gone, logged out, no longer serves the queue, or turned the contact down.
+    fn target_lost(&self, c: &Contact) -> bool {
+        c.target
+            .is_some_and(|t| c.excluded.contains(&t) || !self.can_serve(t, c.queue))
     }
 
     // ----------------------------------------------------------------------------------
@@ -1200,7 +1245,7 @@ impl Acd {
         debug_assert!(matches!(c.state, ContactState::Waiting));
         let q = c.queue;
         let queue = self.queue(q);
-        let free = |k: &&AvailKey| !c.excluded.contains(&k.agent);
+        let free = |k: &&AvailKey| c.may_offer(k.agent);
         let chosen: Vec<AgentIdx> = match queue.cfg.strategy {
             Strategy::RingAll => queue
                 .available
@@ -1238,7 +1283,8 @@ impl Acd {
         let until = now + queue.cfg.ring_timeout;
         let key = c.line_key();
         let queue_id = c.queue_id.clone();
-        let rr = (queue.cfg.strategy == Strategy::RoundRobin)
+        // A transfer to an agent does not move the round-robin rotation.
+        let rr = (queue.cfg.strategy == Strategy::RoundRobin && c.target.is_none())
             .then(|| self.membership(first, q).map(|m| m.member_no))
             .flatten();
         let queue = self.queue_mut(q);
@@ -1292,7 +1338,7 @@ impl Acd {
                     if best.is_some_and(|(b, _)| *key >= b) {
                         break;
                     }
-                    if !self.contact(*cid).excluded.contains(&a) {
+                    if self.contact(*cid).may_offer(a) {
                         best = Some((*key, *cid));
                         break;
                     }

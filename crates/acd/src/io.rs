@@ -210,6 +210,13 @@ pub enum Input {
     /// The flow puts a contact in a queue. `priority` overrides the queue's priority for this
     /// contact (larger is more urgent). When the queue has no logged-in agent the contact does
     /// not enter: [`Output::NoAgents`] follows at once.
+    ///
+    /// With `agent` (a flow's transfer to an agent) the contact is offered to that agent only,
+    /// when it is available, and counts in `queue`'s statistics; other agents never see it,
+    /// and the contacts behind it are served as usual. The agent must be logged in and serve
+    /// `queue`, else [`Output::NoAgents`] follows at once; [`Output::NoAgents`] also follows
+    /// when, while the contact waits, the agent logs out, is removed, stops serving the queue,
+    /// or rejects the offer as busy or declined.
     Enqueue {
         /// The contact (unique among the contacts the ACD holds).
         contact: ContactId,
@@ -217,6 +224,8 @@ pub enum Input {
         queue: QueueId,
         /// Priority override.
         priority: Option<i32>,
+        /// Offer the contact to this agent only.
+        agent: Option<AgentId>,
     },
     /// The flow takes a waiting or ringing contact out of its queue (e.g. the caller chose
     /// voicemail). Ringing offers are cancelled. Counted as "overflowed".

@@ -56,7 +56,7 @@
 //! // Agent desktop: log in, ready.
 //! acd.handle(t0, Input::Login { agent: "alice".into(), ready: true })?;
 //! // The flow's `enqueue` action.
-//! acd.handle(t0, Input::Enqueue { contact: ContactId(1), queue: "support".into(), priority: None })?;
+//! acd.handle(t0, Input::Enqueue { contact: ContactId(1), queue: "support".into(), priority: None, agent: None })?;
 //!
 //! // Drain: the controller INVITEs alice's phone for contact 1.
 //! let mut offered = None;

@@ -536,6 +536,7 @@ impl<'a> Sim<'a> {
                         contact,
                         queue,
                         priority: None,
+                        agent: None,
                     },
                 )?;
                 self.schedule_arrival(q, t);

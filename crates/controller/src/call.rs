@@ -913,13 +913,7 @@ impl Call {
                 queue,
                 priority,
                 agent,
-            } => match (queue, agent) {
-                (Some(queue), None) => self.enqueue(entry, queue, priority),
-                _ => self.feed(flow::Event::QueueFailed {
-                    entry,
-                    reason: "transfer to an agent is not supported yet".into(),
-                }),
-            },
+            } => self.enqueue(entry, queue, priority, agent),
             Command::Dequeue { entry } => {
                 if self.queued == Some(entry) {
                     self.queued = None;
@@ -1150,7 +1144,13 @@ impl Call {
         }
     }
 
-    fn enqueue(&mut self, entry: OpId, queue: String, priority: i32) {
+    fn enqueue(
+        &mut self,
+        entry: OpId,
+        queue: Option<String>,
+        priority: i32,
+        agent: Option<String>,
+    ) {
         let Some(m) = &self.media else {
             self.feed(flow::Event::QueueFailed {
                 entry,
@@ -1159,12 +1159,15 @@ impl Call {
             return;
         };
         self.queued = Some(entry);
-        self.records.queue(&queue, Timestamp::now());
+        if let Some(queue) = &queue {
+            self.records.queue(queue, Timestamp::now());
+        }
         self.cx.queues.enqueue(EnqueueRequest {
             contact: self.id.clone(),
             entry,
             queue,
             priority,
+            agent,
             caller: self.caller.clone(),
             events: QueueEvents {
                 tx: self.inputs.clone(),

@@ -62,10 +62,14 @@ pub struct EnqueueRequest {
     pub contact: String,
     /// The flow's queue entry; echo it in every event.
     pub entry: OpId,
-    /// The queue.
-    pub queue: String,
+    /// The queue; `None` only with `agent` (a flow's transfer to an agent that named no
+    /// queue): the agent's first queue.
+    pub queue: Option<String>,
     /// 0–100 (the flow's priority).
     pub priority: i32,
+    /// A flow's transfer to this agent (id or SIP user): offered to that agent only; an
+    /// unknown or logged-out agent is `NoAgents`.
+    pub agent: Option<String>,
     /// Who called.
     pub caller: String,
     /// Where to send what the queue decides.
@@ -211,7 +215,7 @@ pub struct MusicOnly;
 
 impl QueueService for MusicOnly {
     fn enqueue(&self, request: EnqueueRequest) {
-        tracing::info!(contact = %request.contact, queue = %request.queue, "queued (music only: no agent manager)");
+        tracing::info!(contact = %request.contact, queue = ?request.queue, agent = ?request.agent, "queued (music only: no agent manager)");
     }
 
     fn dequeue(&self, contact: &str, entry: OpId, reason: DequeueReason) {

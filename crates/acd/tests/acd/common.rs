@@ -108,6 +108,7 @@ impl Rig {
             contact: ContactId(contact),
             queue: queue.into(),
             priority: None,
+            agent: None,
         })
     }
 

@@ -131,6 +131,7 @@ fn removing_a_queue_returns_waiting_and_ringing_contacts_and_keeps_calls() {
         contact: ContactId(9),
         queue: q("q"),
         priority: None,
+        agent: None,
     });
     assert_eq!(err, Err(AcdError::UnknownQueue(q("q"))));
 }

@@ -9,3 +9,4 @@ mod queueing;
 mod simulator;
 mod stats;
 mod strategies;
+mod targeted;

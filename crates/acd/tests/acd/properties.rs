@@ -39,7 +39,8 @@ enum Op {
     Logout(usize),
     Ready(usize),
     NotReady(usize),
-    Enqueue(usize, Option<i32>),
+    /// Queue, priority override, target agent (`AGENTS` is an unknown one).
+    Enqueue(usize, Option<i32>, Option<usize>),
     Answer(usize),
     Reject(usize, Rejection),
     CustomerHangUp(usize),
@@ -62,7 +63,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => agent.clone().prop_map(Op::Logout),
         2 => agent.clone().prop_map(Op::Ready),
         1 => agent.clone().prop_map(Op::NotReady),
-        5 => (0..QUEUES, prop::option::weighted(0.3, -1i32..3)).prop_map(|(q, p)| Op::Enqueue(q, p)),
+        5 => (0..QUEUES, prop::option::weighted(0.3, -1i32..3), prop::option::weighted(0.25, 0..=AGENTS))
+            .prop_map(|(q, p, t)| Op::Enqueue(q, p, t)),
         8 => agent.clone().prop_map(Op::Answer),
         1 => (agent.clone(), prop_oneof![
             Just(Rejection::Busy), Just(Rejection::Declined), Just(Rejection::Unreachable)
@@ -159,6 +161,8 @@ struct MContact {
     arrival: Instant,
     status: Status,
     excluded: BTreeSet<usize>,
+    /// Transferred to this agent: offered to nobody else.
+    target: Option<usize>,
     answered_within: Option<bool>,
     short_abandon: bool,
     position: u32,
@@ -323,7 +327,7 @@ impl Model {
                 Input::FinishWrapUp { agent: agent_id(a) },
                 k(a) == Some(K::WrapUp),
             ),
-            Op::Enqueue(q, priority) => {
+            Op::Enqueue(q, priority, target) => {
                 let contact = self.next_contact;
                 self.next_contact += 1;
                 (
@@ -331,6 +335,7 @@ impl Model {
                         contact: ContactId(contact),
                         queue: queue_id(q),
                         priority,
+                        agent: target.map(agent_id),
                     },
                     self.queues[q].is_some(),
                 )
@@ -513,6 +518,7 @@ impl Model {
                 contact,
                 queue,
                 priority,
+                agent,
             }) => {
                 let q = index(queue.as_str());
                 let cfg = self.queues[q].as_ref().expect("accepted: queue exists");
@@ -527,6 +533,7 @@ impl Model {
                         arrival: now,
                         status: Status::Waiting,
                         excluded: BTreeSet::new(),
+                        target: agent.as_ref().map(|a| index(a.as_str())),
                         answered_within: None,
                         short_abandon: false,
                         position: 0,
@@ -620,6 +627,11 @@ impl Model {
                     !c.excluded.contains(&a),
                     "{agent} declined {contact} before"
                 );
+                assert!(
+                    c.target.is_none_or(|t| t == a),
+                    "{contact} is for a{:?}, offered to {agent}",
+                    c.target
+                );
                 let ring = self.queues[c.queue]
                     .as_ref()
                     .expect("live queue")
@@ -632,6 +644,7 @@ impl Model {
                         && *id != contact.0
                         && self.eligible(a, other.queue)
                         && !other.excluded.contains(&a)
+                        && other.target.is_none_or(|t| t == a)
                     {
                         assert!(
                             c.key() < other.key(),
@@ -944,7 +957,7 @@ fn refused_requests_leave_no_trace() {
     model.apply(Op::Hold(0), None);
     model.apply(Op::Login(0, true), None);
     model.apply(Op::Login(0, true), None);
-    model.apply(Op::Enqueue(0, None), None);
+    model.apply(Op::Enqueue(0, None, None), None);
     model.apply(Op::Answer(0), None);
     model.apply(Op::Logout(0), None);
     assert_eq!(model.kind(0), Some(StateKind::OnCall));

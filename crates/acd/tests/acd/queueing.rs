@@ -41,11 +41,13 @@ fn a_contact_priority_goes_ahead_of_earlier_arrivals() {
         contact: ContactId(2),
         queue: q("q"),
         priority: Some(5),
+        agent: None,
     });
     rig.input(Input::Enqueue {
         contact: ContactId(3),
         queue: q("q"),
         priority: Some(-1),
+        agent: None,
     });
     rig.enqueue(4, "q");
     let line = rig.acd.waiting_contacts(&q("q")).expect("queue");
@@ -250,12 +252,14 @@ fn a_contact_id_in_use_is_refused() {
         contact: ContactId(1),
         queue: q("q"),
         priority: None,
+        agent: None,
     });
     assert_eq!(err, Err(acd::AcdError::DuplicateContact(ContactId(1))));
     let err = rig.try_input(Input::Enqueue {
         contact: ContactId(2),
         queue: q("nope"),
         priority: None,
+        agent: None,
     });
     assert_eq!(err, Err(acd::AcdError::UnknownQueue(q("nope"))));
 }
@@ -334,6 +338,7 @@ fn position_changes_are_announced() {
         contact: ContactId(3),
         queue: q("q"),
         priority: Some(1),
+        agent: None,
     });
     assert_eq!(positions(&out), vec![(3, 1), (1, 2), (2, 3)]);
     // 3 starts ringing: it has no position any more, the others move up.

@@ -462,8 +462,9 @@ async fn queue_stats_and_the_websocket_follow_a_contact() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     s.agents.manager.enqueue(Enqueue {
         contact: "c-1".into(),
-        queue: "support".into(),
+        queue: Some("support".into()),
         priority: None,
+        agent: None,
         events: tx,
     });
     loop {

@@ -69,10 +69,13 @@ impl Default for ManagerOptions {
 pub struct Enqueue {
     /// The contact's call record id (unique while the contact lives).
     pub contact: String,
-    /// The queue.
-    pub queue: String,
+    /// The queue; `None` only with `agent`: the agent's first queue.
+    pub queue: Option<String>,
     /// Overrides the queue's priority for this contact (larger is more urgent).
     pub priority: Option<i32>,
+    /// A flow's transfer to this agent (its id, or else its SIP user): the contact is offered
+    /// to that agent only. An unknown agent, or one that serves no queue, is `NoAgents`.
+    pub agent: Option<String>,
     /// Where the manager sends what it decides for this contact, in order.
     pub events: mpsc::UnboundedSender<ContactEvent>,
 }
@@ -594,6 +597,41 @@ impl Driver {
             });
             return;
         }
+        let target = match &e.agent {
+            None => None,
+            Some(name) => match self.resolve_agent(name) {
+                Some(id) => Some(id),
+                None => {
+                    tracing::info!(contact = %e.contact, agent = %name, "transfer to an unknown agent");
+                    let _ = e.events.send(ContactEvent::NoAgents);
+                    return;
+                }
+            },
+        };
+        let queue = match (&e.queue, &target) {
+            (Some(q), _) => q.clone(),
+            (None, Some(agent)) => {
+                let first = self
+                    .acd
+                    .agent_config(agent)
+                    .and_then(|cfg| cfg.queues.first())
+                    .map(|q| q.as_str().to_string());
+                match first {
+                    Some(q) => q,
+                    None => {
+                        tracing::info!(contact = %e.contact, %agent, "transfer to an agent who serves no queue");
+                        let _ = e.events.send(ContactEvent::NoAgents);
+                        return;
+                    }
+                }
+            }
+            (None, None) => {
+                let _ = e.events.send(ContactEvent::Failed {
+                    reason: "no queue given".into(),
+                });
+                return;
+            }
+        };
         let id = ContactId(self.next_contact);
         self.next_contact += 1;
         // The entry exists before the input: the drain may already offer the contact.
@@ -608,12 +646,13 @@ impl Driver {
         self.by_record.insert(e.contact.clone(), id);
         let input = Input::Enqueue {
             contact: id,
-            queue: e.queue.as_str().into(),
+            queue: queue.as_str().into(),
             priority: e.priority,
+            agent: target,
         };
         match self.input(now, input) {
             Ok(()) => {
-                self.records.queue(&e.contact, &e.queue, Timestamp::now());
+                self.records.queue(&e.contact, &queue, Timestamp::now());
                 // When the contact's task ends without a word, the ACD must still let go.
                 let me = self.me.clone();
                 let events = e.events;
@@ -631,6 +670,22 @@ impl Driver {
                 });
             }
         }
+    }
+
+    /// The agent a flow names: by id, else by SIP user.
+    fn resolve_agent(&self, name: &str) -> Option<AgentId> {
+        let id = AgentId::from(name);
+        if self.acd.agent_config(&id).is_some() {
+            return Some(id);
+        }
+        let mut by_user: Vec<&AgentId> = self
+            .sip_users
+            .iter()
+            .filter(|(_, user)| user.as_str() == name)
+            .map(|(id, _)| id)
+            .collect();
+        by_user.sort();
+        by_user.first().map(|id| (*id).clone())
     }
 
     fn customer_gone(&mut self, now: Instant, id: ContactId) {

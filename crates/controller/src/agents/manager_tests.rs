@@ -45,8 +45,9 @@ fn enqueue(m: &AgentManager, contact: &str) -> Events {
     let (tx, rx) = mpsc::unbounded_channel();
     m.enqueue(Enqueue {
         contact: contact.into(),
-        queue: "support".into(),
+        queue: Some("support".into()),
         priority: None,
+        agent: None,
         events: tx,
     });
     rx
@@ -239,8 +240,9 @@ async fn no_agents_and_unknown_queue_go_back_to_the_flow() {
     let (tx, mut rx2) = mpsc::unbounded_channel();
     m.enqueue(Enqueue {
         contact: "c-2".into(),
-        queue: "nowhere".into(),
+        queue: Some("nowhere".into()),
         priority: None,
+        agent: None,
         events: tx,
     });
     match next(&mut rx2).await {
@@ -518,4 +520,59 @@ async fn random_traffic_never_loses_a_contact() {
     let t = &stats.since_start;
     assert_eq!(t.in_queue, 0);
     assert_eq!(t.offered, t.answered + t.abandoned + t.overflowed);
+}
+
+fn transfer(m: &AgentManager, contact: &str, agent: &str, queue: Option<&str>) -> Events {
+    let (tx, rx) = mpsc::unbounded_channel();
+    m.enqueue(Enqueue {
+        contact: contact.into(),
+        queue: queue.map(Into::into),
+        priority: None,
+        agent: Some(agent.into()),
+        events: tx,
+    });
+    rx
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transfer_to_an_agent_rings_only_that_agent_in_its_first_queue() {
+    let m = manager(&["alice", "bob"]);
+    login(&m, "alice").await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    login(&m, "bob").await;
+    // alice is the longest idle, but the flow asked for bob (by SIP user).
+    let mut rx = transfer(&m, "c-1", "sip-bob", None);
+    let offer = next(&mut rx).await;
+    let ContactEvent::Offer { agent, queue, .. } = &offer else {
+        panic!("expected an offer, got {offer:?}");
+    };
+    assert_eq!((agent.as_str(), queue.as_str()), ("bob", "support"));
+    assert_eq!(state(&m, "alice").await, "available");
+    m.offer_answered("c-1", "bob");
+    assert!(matches!(next(&mut rx).await, ContactEvent::Connected { agent, .. } if agent == "bob"));
+
+    // bob is busy: a second transfer to him (by id) waits; alice is not offered it, while an
+    // ordinary contact goes to her.
+    let mut rx2 = transfer(&m, "c-2", "bob", Some("support"));
+    let mut rx3 = enqueue(&m, "c-3");
+    assert_eq!(offered_to(&next(&mut rx3).await), "alice");
+    m.customer_hung_up("c-1");
+    tokio::time::advance(Duration::from_secs(5)).await; // bob's wrap-up
+    assert_eq!(offered_to(&next(&mut rx2).await), "bob");
+    // c-2 rings bob, c-3 rings alice.
+    assert_eq!(m.audit().await, Ok(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transfer_to_an_unknown_or_logged_out_agent_is_no_agents() {
+    let m = manager(&["alice", "bob"]);
+    login(&m, "alice").await;
+    let mut rx = transfer(&m, "c-1", "bob", None);
+    assert_eq!(next(&mut rx).await, ContactEvent::NoAgents);
+    let mut rx = transfer(&m, "c-2", "nobody", None);
+    assert_eq!(next(&mut rx).await, ContactEvent::NoAgents);
+    let mut rx = transfer(&m, "c-3", "nobody", Some("support"));
+    assert_eq!(next(&mut rx).await, ContactEvent::NoAgents);
+    assert_eq!(state(&m, "alice").await, "available");
+    assert_eq!(m.audit().await, Ok(0));
 }

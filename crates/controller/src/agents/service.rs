@@ -99,6 +99,7 @@ impl QueueService for AcdQueues {
             queue: request.queue.clone(),
             // The flow's 0 means "normal": the queue's own priority applies.
             priority: (request.priority != 0).then_some(request.priority),
+            agent: request.agent.clone(),
             events: tx,
         });
         let forwarder = Forwarder {
@@ -307,8 +308,9 @@ mod tests {
         service.enqueue(EnqueueRequest {
             contact: contact.into(),
             entry: OpId(7),
-            queue: "support".into(),
+            queue: Some("support".into()),
             priority: 0,
+            agent: None,
             caller: "caller".into(),
             events: QueueEvents { tx },
             media: media().await,
