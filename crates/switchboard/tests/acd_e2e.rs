@@ -14,6 +14,9 @@
 //!   call: hold and resume, hang up (the caller gets BYE), a disposition in the record.
 //! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
+//! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
+//!   `transfer: { agent: target }` while another agent, idle for longer, is available: only
+//!   the target's phone is offered the call and answers it; the other is offered nothing.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,16 +51,25 @@ fn prompts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/prompts")
 }
 
+/// The flow's one state: enqueue at once.
+const ENQUEUE: &str = "enqueue: { queue: support, music: hold-music }";
+
 /// A configuration with `agents` (password `pw-<id>`) serving queue `support`, whose
-/// settings are `queue` (TOML lines), and number 100 → a flow that enqueues at once.
-fn write_site(dir: &Path, agents: &[&str], queue: &str) -> (PathBuf, u16, SocketAddr) {
+/// settings are `queue` (TOML lines), and number 100 → a flow whose one state does `action`
+/// (e.g. [`ENQUEUE`]) and hangs up on `no_agents` or `error`.
+fn write_site(
+    dir: &Path,
+    agents: &[&str],
+    queue: &str,
+    action: &str,
+) -> (PathBuf, u16, SocketAddr) {
     let sip = free_sip_port();
     let http_addr = free_tcp_addr();
     let (first, last) = rtp_port_range(400);
     std::fs::create_dir_all(dir.join("flows")).expect("flows dir");
     std::fs::write(
         dir.join("flows/acd.yaml"),
-        "name: acd\nstart: queue\nstates:\n  queue:\n    enqueue: { queue: support, music: hold-music }\n    on: { no_agents: hangup, error: hangup }\n",
+        format!("name: acd\nstart: queue\nstates:\n  queue:\n    {action}\n    on: {{ no_agents: hangup, error: hangup }}\n"),
     )
     .expect("flow");
     let mut toml = format!(
@@ -118,8 +130,13 @@ fn run_binary(config: &Path, http_addr: SocketAddr) -> Process {
 
 impl Site {
     fn start(agents: &[&str], queue: &str) -> Site {
+        Site::start_with(agents, queue, ENQUEUE)
+    }
+
+    /// A site whose flow does `action` (see [`write_site`]).
+    fn start_with(agents: &[&str], queue: &str, action: &str) -> Site {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (config, sip, http_addr) = write_site(dir.path(), agents, queue);
+        let (config, sip, http_addr) = write_site(dir.path(), agents, queue, action);
         let proc = run_binary(&config, http_addr);
         Site {
             proc,
@@ -852,4 +869,73 @@ fn agent_desktop_holds_hangs_up_and_disposes() {
     });
     assert_eq!(disposed["agent"], "desk");
     agent.sipp.stop();
+}
+
+#[test]
+fn flow_transfer_to_an_agent_rings_only_that_agent() {
+    let site = Site::start_with(
+        &["other", "target"],
+        "ring_timeout = \"5s\"\nwrap_up = \"0s\"\nrecord = false",
+        "transfer: { agent: target, music: hold-music }",
+    );
+    let mut other = phone(&site, "other", "uas_agent", &["-rtp_echo"]);
+    let mut target = phone(&site, "target", "uas_agent", &["-rtp_echo"]);
+    // Longest idle: `other` logs in first, so an ordinary enqueue would ring it.
+    let _ = site.login("other");
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = site.login("target");
+    let pcap = caller_pcap();
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 4_000);
+    let out = caller.wait(Duration::from_secs(60));
+    assert_eq!(
+        (out.successful, out.failed),
+        (1, 0),
+        "{}\n--- switchboard\n{}",
+        out.output,
+        log_tail(&site.proc.log())
+    );
+    let record = wait_for("the ended record", Duration::from_secs(15), || {
+        site.cdrs().into_iter().find(|c| c["status"] == "ended")
+    });
+    let detail = site.cdr(record["id"].as_str().expect("id"));
+    let offers: Vec<(String, String)> = detail["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .map(|o| {
+            (
+                o["agent"].as_str().unwrap_or_default().to_string(),
+                o["result"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offers,
+        vec![("target".to_string(), "answered".to_string())],
+        "{detail}"
+    );
+    assert_eq!(record["agent"], "target", "{record}");
+    assert_eq!(record["abandoned"], false, "{record}");
+    let t = wait_for("the target free again", Duration::from_secs(10), || {
+        let t = site.agent("target");
+        (t["state"] == "available").then_some(t)
+    });
+    assert_eq!(
+        (
+            t["today"]["offers"].as_u64(),
+            t["today"]["answered"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{t}"
+    );
+    let o = site.agent("other");
+    assert_eq!(o["state"], "available", "{o}");
+    assert_eq!(
+        o["today"]["offers"].as_u64(),
+        Some(0),
+        "other was offered the call: {o}"
+    );
+    for p in [&mut other, &mut target] {
+        p.sipp.stop();
+    }
 }
