@@ -16,7 +16,8 @@
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
 //! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
 //!   `transfer: { agent: target }` while another agent, idle for longer, is available: only
-//!   the target's phone is offered the call and answers it; the other is offered nothing.
+//!   the target's phone is offered the calls; a second caller waits while the target talks to
+//!   the first, then gets the target; the other agent is offered nothing.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -885,37 +886,59 @@ fn flow_transfer_to_an_agent_rings_only_that_agent() {
     std::thread::sleep(Duration::from_millis(50));
     let _ = site.login("target");
     let pcap = caller_pcap();
-    let (mut caller, _) = customers(&site, &pcap, 1, 1, 4_000);
-    let out = caller.wait(Duration::from_secs(60));
-    assert_eq!(
-        (out.successful, out.failed),
-        (1, 0),
-        "{}\n--- switchboard\n{}",
-        out.output,
-        log_tail(&site.proc.log())
-    );
-    let record = wait_for("the ended record", Duration::from_secs(15), || {
-        site.cdrs().into_iter().find(|c| c["status"] == "ended")
+    // The first caller talks to the target for 3 s; the second arrives a second later and
+    // must wait for the target (while `other` is available), then talks to it.
+    let (mut first, _) = customers(&site, &pcap, 1, 1, 3_000);
+    std::thread::sleep(Duration::from_secs(1));
+    let (mut second, _) = customers(&site, &pcap, 1, 1, 10_000);
+    for (name, caller) in [("first", &mut first), ("second", &mut second)] {
+        let out = caller.wait(Duration::from_secs(60));
+        assert_eq!(
+            (out.successful, out.failed),
+            (1, 0),
+            "{name} caller: {}\n--- switchboard\n{}",
+            out.output,
+            log_tail(&site.proc.log())
+        );
+    }
+    let mut records = wait_for("two ended records", Duration::from_secs(15), || {
+        let ended: Vec<Value> = site
+            .cdrs()
+            .into_iter()
+            .filter(|c| c["status"] == "ended")
+            .collect();
+        (ended.len() == 2).then_some(ended)
     });
-    let detail = site.cdr(record["id"].as_str().expect("id"));
-    let offers: Vec<(String, String)> = detail["offers"]
-        .as_array()
-        .expect("offers")
-        .iter()
-        .map(|o| {
-            (
-                o["agent"].as_str().unwrap_or_default().to_string(),
-                o["result"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        offers,
-        vec![("target".to_string(), "answered".to_string())],
-        "{detail}"
+    records.sort_by_key(|c| c["arrived_at"].as_str().unwrap_or_default().to_string());
+    for record in &records {
+        let detail = site.cdr(record["id"].as_str().expect("id"));
+        let offers: Vec<(String, String)> = detail["offers"]
+            .as_array()
+            .expect("offers")
+            .iter()
+            .map(|o| {
+                (
+                    o["agent"].as_str().unwrap_or_default().to_string(),
+                    o["result"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            offers,
+            vec![("target".to_string(), "answered".to_string())],
+            "{detail}"
+        );
+        assert_eq!(record["agent"], "target", "{record}");
+        assert_eq!(record["abandoned"], false, "{record}");
+    }
+    // The second caller waited for the first call to end (about 2 s) although `other` was
+    // available all along.
+    let waited = seconds_between(&records[1]["queued_at"], &records[1]["answered_at"]);
+    assert!(
+        waited > 1.0,
+        "the second caller waited {waited} s: {}",
+        records[1]
     );
-    assert_eq!(record["agent"], "target", "{record}");
-    assert_eq!(record["abandoned"], false, "{record}");
     let t = wait_for("the target free again", Duration::from_secs(10), || {
         let t = site.agent("target");
         (t["state"] == "available").then_some(t)
@@ -925,7 +948,7 @@ fn flow_transfer_to_an_agent_rings_only_that_agent() {
             t["today"]["offers"].as_u64(),
             t["today"]["answered"].as_u64()
         ),
-        (Some(1), Some(1)),
+        (Some(2), Some(2)),
         "{t}"
     );
     let o = site.agent("other");
@@ -933,7 +956,7 @@ fn flow_transfer_to_an_agent_rings_only_that_agent() {
     assert_eq!(
         o["today"]["offers"].as_u64(),
         Some(0),
-        "other was offered the call: {o}"
+        "other was offered a call: {o}"
     );
     for p in [&mut other, &mut target] {
         p.sipp.stop();
