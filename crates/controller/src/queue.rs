@@ -1,7 +1,9 @@
 //! **The seam where the agent manager (ACD) plugs in.**
 //!
-//! A flow's `enqueue` reaches the controller as `flow::Command::Enqueue`; the
-//! contact task hands it to the [`QueueService`] it was given and carries on:
+//! A flow's `enqueue` (and its `transfer` to a queue or to one agent, which
+//! carries [`EnqueueRequest::agent`]) reaches the controller as
+//! `flow::Command::Enqueue`; the contact task hands it to the [`QueueService`]
+//! it was given and carries on:
 //! the flow engine itself plays the greeting and the music, announces, and
 //! applies the flow's own `max_wait`. What the queue decides comes back into
 //! the contact task as [`QueueEvent`]s sent through the request's

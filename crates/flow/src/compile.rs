@@ -1631,6 +1631,25 @@ impl Compiler<'_> {
                 {
                     return self.queue_action(v, loc, true);
                 }
+                if !entries.iter().any(|(k, _)| k.as_str() == Some("uri")) {
+                    // Unknown keys are named against every transfer option.
+                    let _ = self.fields(
+                        v,
+                        "transfer",
+                        "`transfer`",
+                        &[
+                            "uri", "queue", "agent", "priority", "greeting", "music", "announce",
+                            "max_wait",
+                        ],
+                    );
+                    self.err(
+                        loc,
+                        Problem::Invalid(
+                            "`transfer` needs `uri` (a SIP URI), `queue` or `agent`".into(),
+                        ),
+                    );
+                    return None;
+                }
                 let f = self.fields(v, "transfer", "`transfer`", &["uri"])?;
                 self.required(&f, "uri", "`transfer`", loc)?
             }
