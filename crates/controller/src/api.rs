@@ -268,13 +268,15 @@ pub struct UpdateMediaHandler {
     path = "/api/v1/media-handlers/{id}",
     params(("id" = String, Path, description = "The handler's id")),
     request_body = UpdateMediaHandler,
-    responses((status = 200, body = MediaHandlerView), (status = 404, body = ApiError))
+    responses((status = 200, body = MediaHandlerView), (status = 401, body = ApiError), (status = 404, body = ApiError))
 )]
 async fn update_media_handler(
     State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     Json(update): Json<UpdateMediaHandler>,
 ) -> Result<Json<MediaHandlerView>, ApiError> {
+    require_admin(&state, &headers)?;
     let hid = bandwidth::HandlerId(id.clone());
     state.registry.set_draining(&hid, update.draining)?;
     let Json(all) = list_media_handlers(State(state)).await;
@@ -288,10 +290,14 @@ async fn update_media_handler(
 #[utoipa::path(
     get,
     path = "/api/v1/contacts",
-    responses((status = 200, body = [LiveContact]))
+    responses((status = 200, body = [LiveContact]), (status = 401, body = ApiError))
 )]
-async fn list_contacts(State(state): State<Arc<ApiState>>) -> Json<Vec<LiveContact>> {
-    Json(state.live.list())
+async fn list_contacts(
+    State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Vec<LiveContact>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(state.live.list()))
 }
 
 /// Filters of `GET /api/v1/cdrs`.
@@ -448,12 +454,14 @@ fn timestamp(name: &str, value: &Option<String>) -> Result<Option<jiff::Timestam
     get,
     path = "/api/v1/cdrs",
     params(CdrQuery),
-    responses((status = 200, body = [CdrView]), (status = 400, body = ApiError))
+    responses((status = 200, body = [CdrView]), (status = 400, body = ApiError), (status = 401, body = ApiError))
 )]
 async fn list_cdrs(
     State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
     axum::extract::Query(q): axum::extract::Query<CdrQuery>,
 ) -> Result<Json<Vec<CdrView>>, ApiError> {
+    require_admin(&state, &headers)?;
     let status = q
         .status
         .as_deref()
@@ -481,12 +489,14 @@ async fn list_cdrs(
     get,
     path = "/api/v1/cdrs/{id}",
     params(("id" = String, Path, description = "The contact id")),
-    responses((status = 200, body = CdrDetail), (status = 404, body = ApiError))
+    responses((status = 200, body = CdrDetail), (status = 401, body = ApiError), (status = 404, body = ApiError))
 )]
 async fn get_cdr(
     State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CdrDetail>, ApiError> {
+    require_admin(&state, &headers)?;
     let record =
         state.store.get_contact(&id).await?.ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, format!("no call record {id:?}"))
@@ -523,13 +533,16 @@ async fn get_cdr(
     params(("id" = String, Path, description = "The recording id")),
     responses(
         (status = 200, description = "The WAV file", content_type = "audio/wav"),
+        (status = 401, body = ApiError),
         (status = 404, body = ApiError)
     )
 )]
 async fn get_recording(
     State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
     let rec = state
         .store
         .get_recording(&id)
@@ -556,11 +569,16 @@ fn require_admin(state: &ApiState, headers: &axum::http::HeaderMap) -> Result<()
                 "missing token: send Authorization: Bearer <admin token>",
             )
         })?;
+    // As the agent API: an unknown token is 401, an agent's token 403.
     match state.auth.identify(token) {
         Some(crate::agents::auth::Caller::Admin) => Ok(()),
-        _ => Err(ApiError::new(
+        Some(crate::agents::auth::Caller::Agent(_)) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "changing flows needs the admin token",
+            "this request needs the admin token",
+        )),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown or expired token",
         )),
     }
 }

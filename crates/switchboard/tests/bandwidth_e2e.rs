@@ -41,6 +41,8 @@ use testkit::pcap::UdpPacket;
 use testkit::process::{Process, free_sip_port, free_tcp_addr, free_udp_port, rtp_port_range};
 use testkit::sipp::Sipp;
 
+/// The controller's admin token (call records and live contacts need it).
+const ADMIN: &str = "bandwidth-e2e-admin-token";
 /// Capacities of the three handlers, kbit/s (1:2:4).
 const CAPACITIES: [u64; 3] = [440, 880, 1760];
 /// `bandwidth.priority_reserve_percent` (the default): normal calls use 90%.
@@ -120,6 +122,7 @@ retry_after = 9
 
 [http]
 listen = "{http}"
+admin_token = "{ADMIN}"
 
 [bandwidth]
 priority_reserve_percent = {PRIORITY_RESERVE}
@@ -206,7 +209,9 @@ flow = "test"
     }
 
     fn get(&self, path: &str) -> Value {
-        let r = http::get(self.http, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let auth = format!("Bearer {ADMIN}");
+        let r = http::request(self.http, "GET", path, &[("Authorization", &auth)], None)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         assert!(
             (200..300).contains(&r.status),
             "GET {path}: {} {}",

@@ -62,7 +62,7 @@ fn uploaded_flow_goes_into_service_and_a_bad_one_never_replaces_it() {
 
     // No token, wrong token: refused.
     assert_eq!(put_flow(&sb, "late", GOOD, "").status, 401);
-    assert_eq!(put_flow(&sb, "late", GOOD, "wrong").status, 403);
+    assert_eq!(put_flow(&sb, "late", GOOD, "wrong").status, 401);
 
     // A valid flow goes into service at once.
     let r = put_flow(&sb, "late", GOOD, TOKEN);

@@ -265,11 +265,10 @@ fn caller_reaches_voicemail_through_menu_and_queue(rfc4733: bool) {
     assert_eq!(rec["kind"], "voicemail");
     let stored = rec["duration_ms"].as_u64().expect("a finished recording") as f64 / 1000.0;
     assert!((2.5..5.0).contains(&stored), "recorded {stored} s");
-    let wav = testkit::http::get(
-        sb.http,
-        &format!("/api/v1/recordings/{}", rec["id"].as_str().unwrap()),
-    )
-    .expect("the WAV");
+    let wav = sb.get_raw(&format!(
+        "/api/v1/recordings/{}",
+        rec["id"].as_str().unwrap()
+    ));
     assert_eq!(wav.status, 200);
     let in_file = wav_seconds(&wav.body);
     assert!(

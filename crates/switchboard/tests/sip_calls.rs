@@ -72,7 +72,16 @@ fn caller_hears_the_prompts_on_one_continuous_stream() {
     );
 
     let cdr = &sb.ended_cdrs(1, Duration::from_secs(10))[0];
-    let detail = sb.get(&format!("/api/v1/cdrs/{}", cdr["id"].as_str().unwrap()));
+    let path = format!("/api/v1/cdrs/{}", cdr["id"].as_str().unwrap());
+    // Call records are for the administrator: no token, or a wrong one, gets 401.
+    for auth in [None, Some("Bearer not-the-token")] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        for p in [path.as_str(), "/api/v1/cdrs", "/api/v1/contacts"] {
+            let r = testkit::http::request(sb.http, "GET", p, &headers, None).expect("GET");
+            assert_eq!(r.status, 401, "GET {p} with {auth:?}: {}", r.text());
+        }
+    }
+    let detail = sb.get(&path);
     assert_eq!(path_of(&detail), ["override", "welcome", "menu"]);
     assert_eq!(detail["hangup_by"], "customer");
     assert_eq!(detail["codec"], "PCMU");

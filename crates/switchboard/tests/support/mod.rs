@@ -26,7 +26,7 @@ pub struct Setup {
     pub extra: String,
     /// `sip.max_calls`.
     pub max_calls: usize,
-    /// `http.admin_token`.
+    /// `http.admin_token` (default [`ADMIN_TOKEN`]).
     pub admin_token: Option<String>,
 }
 
@@ -41,12 +41,17 @@ impl Default for Setup {
     }
 }
 
+/// The admin token of a test site that does not choose its own.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
 /// A running `switchboard run`.
 pub struct Switchboard {
     pub process: Process,
     pub sip_port: u16,
     pub http: SocketAddr,
     pub data: PathBuf,
+    /// The admin token, sent with every [`Switchboard::get`].
+    pub admin_token: String,
     args: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -77,6 +82,10 @@ impl Switchboard {
         let sip_port = free_sip_port();
         let http = free_tcp_addr();
         let (first, last) = rtp_port_range(200);
+        let admin_token = setup
+            .admin_token
+            .clone()
+            .unwrap_or_else(|| ADMIN_TOKEN.to_string());
         let prompts = demo_dir()
             .join("prompts")
             .canonicalize()
@@ -94,7 +103,7 @@ retry_after = 7
 
 [http]
 listen = "{http}"
-{admin_token}
+admin_token = "{admin_token}"
 
 [media]
 embedded = 1
@@ -120,11 +129,6 @@ vars = {{ hours_override = "open" }}
 "#,
             prompts = prompts.display(),
             max_calls = setup.max_calls,
-            admin_token = setup
-                .admin_token
-                .as_ref()
-                .map(|t| format!("admin_token = \"{t}\""))
-                .unwrap_or_default(),
             extra = setup.extra,
         );
         let path = dir.path().join("switchboard.toml");
@@ -145,6 +149,7 @@ vars = {{ hours_override = "open" }}
             sip_port,
             http,
             data,
+            admin_token,
             args,
             _dir: dir,
         }
@@ -162,9 +167,16 @@ vars = {{ hours_override = "open" }}
         format!("127.0.0.1:{}", self.sip_port)
     }
 
-    /// `GET path` as JSON; panics (with the body) unless 2xx.
+    /// `GET path` with the admin token.
+    pub fn get_raw(&self, path: &str) -> http::Response {
+        let auth = format!("Bearer {}", self.admin_token);
+        http::request(self.http, "GET", path, &[("Authorization", &auth)], None)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `GET path` as JSON, with the admin token; panics (with the body) unless 2xx.
     pub fn get(&self, path: &str) -> Value {
-        let r = http::get(self.http, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let r = self.get_raw(path);
         assert!(
             (200..300).contains(&r.status),
             "GET {path}: {} {}",
