@@ -773,7 +773,7 @@ fn default_short_abandon() -> Dur {
 
 /// The address the OS would route outward from (no packet is sent), else
 /// loopback: what peers can reach when we listen on a wildcard.
-pub fn outward_ip() -> IpAddr {
+fn outward_ip() -> IpAddr {
     let probe = std::net::UdpSocket::bind("0.0.0.0:0")
         .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
         .and_then(|s| s.local_addr());

@@ -402,11 +402,8 @@ impl Controller {
             })?;
         let bound = transports.bound();
         let first = bound.first().map(|l| l.addr);
-        let host_ip = match (config.sip.advertise, first) {
-            (Some(ip), _) => ip,
-            (None, Some(a)) if !a.ip().is_unspecified() => a.ip(),
-            _ => config::outward_ip(),
-        };
+        // The same address the embedded media handlers announce (`run` asks the config too).
+        let host_ip = config.contact_ip();
         let host = sip::Host::from(host_ip);
         let port = first.map(|a| a.port());
         let seed = u64::from_le_bytes(os_random().map_err(StartError::Rng)?);
