@@ -238,12 +238,15 @@ pub struct Registered {
     post,
     path = "/api/v1/media-handlers/register",
     request_body = media_api::Registration,
-    responses((status = 200, body = Registered), (status = 400, body = ApiError))
+    responses((status = 200, body = Registered), (status = 400, body = ApiError), (status = 401, body = ApiError))
 )]
 async fn register_media_handler(
     State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
     Json(reg): Json<media_api::Registration>,
 ) -> Result<Json<Registered>, ApiError> {
+    // A registered handler receives calls' media: only one given the admin token may join.
+    require_admin(&state, &headers)?;
     if !(reg.url.starts_with("http://") || reg.url.starts_with("https://")) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -33,6 +33,10 @@ pub struct MediaArgs {
     /// Controller to register with (POSTs this handler's URL and status every 10 s).
     #[arg(long, env = "SWITCHBOARD_CONTROLLER")]
     pub controller: Option<String>,
+    /// The controller's admin token, sent with each registration (the controller refuses
+    /// registrations without it).
+    #[arg(long, env = "SWITCHBOARD_CONTROLLER_TOKEN", hide_env_values = true)]
+    pub controller_token: Option<String>,
     /// Media threads (default: the number of cores, at most 4).
     #[arg(long, env = "SWITCHBOARD_MEDIA_THREADS")]
     pub media_threads: Option<usize>,
@@ -56,6 +60,8 @@ pub struct HandlerConfig {
     pub data_dir: PathBuf,
     /// Controller URL to register with.
     pub controller: Option<String>,
+    /// Bearer token sent with each registration.
+    pub controller_token: Option<String>,
     /// Media threads.
     pub media_threads: usize,
     /// URL announced to the controller.
@@ -87,6 +93,7 @@ impl HandlerConfig {
             capacity_kbps: 100_000,
             data_dir: data_dir.into(),
             controller: None,
+            controller_token: None,
             media_threads: default_media_threads(),
             public_url: None,
             rtcp_interval: Duration::from_secs(5),
@@ -105,6 +112,7 @@ impl From<MediaArgs> for HandlerConfig {
             capacity_kbps: a.capacity_kbps,
             data_dir: a.data_dir,
             controller: a.controller,
+            controller_token: a.controller_token,
             media_threads: a.media_threads.unwrap_or_else(default_media_threads).max(1),
             public_url: a.public_url,
             rtcp_interval: Duration::from_secs(5),

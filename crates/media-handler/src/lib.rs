@@ -200,6 +200,7 @@ pub async fn spawn(config: HandlerConfig) -> Result<Handle, StartError> {
         tokio::spawn(register(
             handler.clone(),
             controller,
+            config.controller_token.clone(),
             config.register_every,
             srx.clone(),
         ));
@@ -232,6 +233,7 @@ pub async fn spawn(config: HandlerConfig) -> Result<Handle, StartError> {
 async fn register(
     h: Arc<state::Handler>,
     controller: String,
+    token: Option<String>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -252,15 +254,26 @@ async fn register(
             url: h.url.clone(),
             status: h.status().await,
         };
-        let ok = matches!(
-            client.post(&target).json(&body).timeout(Duration::from_secs(5)).send().await,
-            Ok(r) if r.status().is_success()
-        );
+        let mut req = client
+            .post(&target)
+            .json(&body)
+            .timeout(Duration::from_secs(5));
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        let status = req.send().await.map(|r| r.status());
+        let ok = matches!(&status, Ok(s) if s.is_success());
         if ok != reachable {
-            if ok {
-                tracing::info!(%target, "registered with the controller");
-            } else {
-                tracing::warn!(%target, "cannot register with the controller; will keep trying");
+            match status {
+                Ok(_) if ok => tracing::info!(%target, "registered with the controller"),
+                Ok(s) if s.as_u16() == 401 || s.as_u16() == 403 => tracing::warn!(
+                    %target,
+                    status = s.as_u16(),
+                    "the controller refuses the registration: give its admin token with --controller-token; will keep trying"
+                ),
+                _ => {
+                    tracing::warn!(%target, "cannot register with the controller; will keep trying")
+                }
             }
             reachable = ok;
         }

@@ -177,6 +177,8 @@ flow = "test"
                     "1",
                     "--controller",
                     &format!("http://{http}"),
+                    "--controller-token",
+                    ADMIN,
                 ]
                 .iter()
                 .map(|s| s.to_string())
@@ -489,6 +491,33 @@ fn placement_failover_degradation_and_refusal_on_real_processes() {
             })
         })
     });
+
+    // Joining needs the controller's admin token (a handler receives calls' media): a
+    // well-formed registration without it, or with a wrong one, is refused and adds nothing.
+    let real: SocketAddr = ids[0].parse().expect("a handler id is its address");
+    let status = http::get(real, "/v1/status").expect("a handler's status");
+    let rogue = format!(
+        r#"{{"url": "http://127.0.0.1:9", "status": {}}}"#,
+        status.text()
+    );
+    for auth in [None, Some("Bearer not-the-token")] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        let r = http::request(
+            rig.http,
+            "POST",
+            "/api/v1/media-handlers/register",
+            &headers,
+            Some(&rogue),
+        )
+        .expect("POST register");
+        assert_eq!(r.status, 401, "registration with {auth:?}: {}", r.text());
+    }
+    let listed = rig.get("/api/v1/media-handlers");
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(3),
+        "only the three real handlers: {listed}"
+    );
 
     let pcmu = need_bps(PCMU_OFFER, sdp::Codec::Pcmu);
     let g729 = need_bps(CHEAP_OFFER, sdp::Codec::G729);
