@@ -561,29 +561,7 @@ async fn get_recording(
 }
 
 fn require_admin(state: &ApiState, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing token: send Authorization: Bearer <admin token>",
-            )
-        })?;
-    // As the agent API: an unknown token is 401, an agent's token 403.
-    match state.auth.identify(token) {
-        Some(crate::agents::auth::Caller::Admin) => Ok(()),
-        Some(crate::agents::auth::Caller::Agent(_)) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this request needs the admin token",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unknown or expired token",
-        )),
-    }
+    crate::agents::api::require_admin(&state.auth, headers)
 }
 
 /// A flow in service.

@@ -160,6 +160,16 @@ struct TokenQuery {
 }
 
 fn caller(api: &AgentsApi, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ApiError> {
+    identify(&api.auth, headers, query)
+}
+
+/// Who sends a request: its bearer token (or `query`, for WebSockets) looked up in `auth`.
+/// No token, or an unknown one, is 401. Every token check of the HTTP API goes through here.
+fn identify(
+    auth: &Auth,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, ApiError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -174,13 +184,17 @@ fn caller(api: &AgentsApi, headers: &HeaderMap, query: Option<&str>) -> Result<C
             "missing token: send Authorization: Bearer <token>",
         ));
     };
-    api.auth
-        .identify(token)
+    auth.identify(token)
         .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "unknown or expired token"))
 }
 
 fn admin(api: &AgentsApi, headers: &HeaderMap) -> Result<(), ApiError> {
-    match caller(api, headers, None)? {
+    require_admin(&api.auth, headers)
+}
+
+/// The admin token or an error: 401 without a known token, 403 for an agent's token.
+pub(crate) fn require_admin(auth: &Auth, headers: &HeaderMap) -> Result<(), ApiError> {
+    match identify(auth, headers, None)? {
         Caller::Admin => Ok(()),
         Caller::Agent(_) => Err(err(
             StatusCode::FORBIDDEN,
