@@ -165,11 +165,7 @@ fn caller(api: &AgentsApi, headers: &HeaderMap, query: Option<&str>) -> Result<C
 
 /// Who sends a request: its bearer token (or `query`, for WebSockets) looked up in `auth`.
 /// No token, or an unknown one, is 401. Every token check of the HTTP API goes through here.
-fn identify(
-    auth: &Auth,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<Caller, ApiError> {
+fn identify(auth: &Auth, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, ApiError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
