@@ -498,6 +498,10 @@ pub struct Status {
     pub legs: u32,
     /// Media threads.
     pub media_threads: u32,
+    /// The media threads' I/O loop: `uring` (io_uring, one system call per loop iteration
+    /// for all legs) or `epoll` (a system call per packet; where io_uring is unavailable).
+    #[serde(default)]
+    pub media_io: String,
     /// Free RTP/RTCP port pairs.
     pub ports_free: u32,
     /// All RTP/RTCP port pairs of the pool.

@@ -253,13 +253,21 @@ fn setup_switchboard(args: &RelayArgs, exe: &std::path::Path) -> Result<Relay, B
     let client = media_api::MediaClient::new(url.clone());
     let calls = rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(15);
-        while client.status().await.is_err() {
+        let mut status = client.status().await;
+        while status.is_err() {
             if Instant::now() > deadline {
                 return Err(BenchError::Setup(format!(
                     "no media handler answering at {url}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+            status = client.status().await;
+        }
+        if let Ok(s) = &status {
+            println!(
+                "switchboard media handler: {} media thread(s), {} loop",
+                s.media_threads, s.media_io
+            );
         }
         let mut calls = Vec::with_capacity(args.calls);
         for _ in 0..args.calls {

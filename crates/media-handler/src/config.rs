@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::pool::PortRange;
+pub use crate::thread::IoMode;
 
 /// `switchboard media`: one standalone media handler.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +44,10 @@ pub struct MediaArgs {
     /// The URL the controller should use for this handler (default: from --http-listen).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// The media threads' I/O loop: io_uring (one system call per loop for all legs), epoll
+    /// (a system call per packet), or auto (io_uring where the kernel allows it).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_IO", value_enum, default_value = "auto")]
+    pub io: IoMode,
 }
 
 /// Everything a handler needs to start.
@@ -64,6 +69,8 @@ pub struct HandlerConfig {
     pub controller_token: Option<String>,
     /// Media threads.
     pub media_threads: usize,
+    /// Their I/O loop.
+    pub io: IoMode,
     /// URL announced to the controller.
     pub public_url: Option<String>,
     /// Mean RTCP report interval.
@@ -95,6 +102,7 @@ impl HandlerConfig {
             controller: None,
             controller_token: None,
             media_threads: default_media_threads(),
+            io: IoMode::Auto,
             public_url: None,
             rtcp_interval: Duration::from_secs(5),
             seed: None,
@@ -114,6 +122,7 @@ impl From<MediaArgs> for HandlerConfig {
             controller: a.controller,
             controller_token: a.controller_token,
             media_threads: a.media_threads.unwrap_or_else(default_media_threads).max(1),
+            io: a.io,
             public_url: a.public_url,
             rtcp_interval: Duration::from_secs(5),
             seed: None,

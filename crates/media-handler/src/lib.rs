@@ -5,14 +5,16 @@
 //! driver around the sans-IO engine of `crates/media`:
 //!
 //! - [`thread`]: a small fixed number of media threads, each owning an [`media::Engine`] and
-//!   its legs' sockets in a level-triggered epoll loop (recvmmsg/sendmmsg, 20 ms tick).
-//!   Commands arrive as closures over a channel with an eventfd wake-up.
+//!   its legs' sockets in an I/O loop with a 20 ms tick: io_uring ([`uring`]: every leg's
+//!   receives and sends in one system call per iteration) or, where io_uring is unavailable,
+//!   level-triggered epoll. Commands arrive as closures over a channel with an eventfd wake-up.
 //! - [`state`]: sessions as the control interface sees them, the port pool, the prompt cache.
 //! - [`api`]: HTTP/JSON under `/v1` (axum), the WebSocket event stream, the OpenAPI document.
 //! - [`writer`]: the recording writer thread (bounded channel, crash-safe WAV headers) and
 //!   header repair at start.
 //! - [`bench`]: `switchboard bench relay`, the relay load generator (also against rtpengine).
-//! - [`sys`]: the only unsafe code: epoll, eventfd, recvmmsg/sendmmsg.
+//! - [`sys`] and [`uring`]: the only unsafe code: epoll, eventfd, recvmmsg/sendmmsg; the
+//!   io_uring ring and its buffers.
 //!
 //! Start one with [`spawn`] (embedded in another process, e.g. the controller's `run` mode)
 //! or [`run`] (the `switchboard media` command).
@@ -29,6 +31,7 @@ pub mod pool;
 pub mod state;
 pub mod sys;
 pub mod thread;
+pub mod uring;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -37,6 +40,7 @@ use std::time::Duration;
 
 pub use config::{HandlerConfig, MediaArgs};
 use media::EngineConfig;
+pub use thread::IoMode;
 use tokio::sync::{broadcast, watch};
 
 /// Why a handler could not start.
@@ -161,6 +165,7 @@ pub async fn spawn(config: HandlerConfig) -> Result<Handle, StartError> {
     std::thread::Builder::new()
         .name("rec-writer".into())
         .spawn(move || writer::run(wrx, wev))?;
+    let fd_limit = sys::raise_fd_limit();
     let seed = config.seed.unwrap_or_else(os_seed);
     let engine_cfg = EngineConfig {
         rtcp_interval: config.rtcp_interval,
@@ -172,6 +177,7 @@ pub async fn spawn(config: HandlerConfig) -> Result<Handle, StartError> {
             i,
             s,
             engine_cfg,
+            config.io,
             events.clone(),
             wtx.clone(),
         )?);
@@ -219,7 +225,7 @@ pub async fn spawn(config: HandlerConfig) -> Result<Handle, StartError> {
             tracing::error!(error = %e, "control interface server failed");
         }
     });
-    tracing::info!(%url, rtp_ip = %config.rtp_ip, ports = %config.rtp_ports, threads = config.media_threads, "media handler started");
+    tracing::info!(%url, rtp_ip = %config.rtp_ip, ports = %config.rtp_ports, threads = config.media_threads, fd_limit, "media handler started");
     Ok(Handle {
         url,
         addr,

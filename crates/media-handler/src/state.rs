@@ -867,6 +867,7 @@ impl Handler {
             sessions: counts.sessions,
             legs: counts.legs,
             media_threads: self.threads.len() as u32,
+            media_io: self.threads.first().map_or("", |t| t.io).to_string(),
             ports_free: free as u32,
             ports_total: total as u32,
             recordings: counts.recordings,

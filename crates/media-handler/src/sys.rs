@@ -1,5 +1,6 @@
 //! The few Linux system calls the media threads need and `std` does not offer: epoll, eventfd,
-//! recvmmsg and sendmmsg. Every `unsafe` block of the handler is in this module.
+//! recvmmsg and sendmmsg. Every `unsafe` block of the handler is in this module and in
+//! [`crate::uring`].
 #![allow(unsafe_code)]
 
 use std::io;
@@ -111,7 +112,10 @@ impl EventFd {
     }
 }
 
-fn to_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(crate) fn to_sockaddr(
+    addr: &SocketAddr,
+    storage: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             let sin = libc::sockaddr_in {
@@ -143,7 +147,7 @@ fn to_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> libc:
     }
 }
 
-fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+pub(crate) fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
@@ -439,6 +443,61 @@ impl Batch {
         }
         sent
     }
+}
+
+/// Send `data` from `fd` to `to` with one `sendto`; returns whether the kernel took it.
+pub fn send_to(fd: RawFd, data: &[u8], to: SocketAddr) -> bool {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let addr_len = to_sockaddr(&to, &mut storage);
+    // SAFETY: `data` is valid for its length and the storage holds a sockaddr of
+    // `addr_len` bytes.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            addr_len,
+        )
+    };
+    r >= 0
+}
+
+/// The soft limit on open descriptors (0 if unknown).
+pub fn fd_limit() -> u64 {
+    // SAFETY: all-zero is a valid rlimit, and getrlimit writes into it.
+    let mut r: libc::rlimit = unsafe { zeroed() };
+    // SAFETY: passes a pointer to a valid rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return 0;
+    }
+    r.rlim_cur
+}
+
+/// Raise the soft limit on open descriptors to the hard limit (every leg holds two sockets,
+/// and the common default of 1,024 would cap a handler at a few hundred calls). Returns the
+/// limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: as in `fd_limit`.
+    let mut r: libc::rlimit = unsafe { zeroed() };
+    // SAFETY: passes a pointer to a valid rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return 0;
+    }
+    if r.rlim_cur < r.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: r.rlim_max,
+            rlim_max: r.rlim_max,
+        };
+        // SAFETY: passes a pointer to a valid rlimit; raising the soft limit up to the hard
+        // one needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return raised.rlim_cur;
+        }
+    }
+    r.rlim_cur
 }
 
 /// Set a socket option of type int (e.g. SO_RCVBUF); failures are ignored by callers that

@@ -1,5 +1,7 @@
-//! A media thread: one [`media::Engine`], the sockets of its legs, a level-triggered epoll
-//! loop with recvmmsg/sendmmsg, and the 20 ms tick.
+//! A media thread: one [`media::Engine`], the sockets of its legs, an I/O loop, and the
+//! 20 ms tick. The loop is io_uring ([`crate::uring`]: one system call per iteration for all
+//! legs) where the kernel allows it, else level-triggered epoll with one `recvfrom` and one
+//! `sendto` per packet ([`IoMode`]).
 //!
 //! # Contract with the engine (mutate, then drain)
 //!
@@ -23,6 +25,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::convert;
 use crate::sys::{BUF_SIZE, Batch, Epoll, EventFd};
+use crate::uring::{Completion, Kind, Uring};
 use crate::writer::WriterMsg;
 
 const WAKE: u64 = u64::MAX;
@@ -48,11 +51,38 @@ struct LegSockets {
     rtcp: UdpSocket,
 }
 
+/// Which I/O loop a media thread runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoMode {
+    /// io_uring where the kernel allows it, else epoll.
+    #[default]
+    Auto,
+    /// io_uring, or fail to start.
+    Uring,
+    /// epoll with a system call per packet.
+    Epoll,
+}
+
+enum Io {
+    Epoll(Epoll),
+    Uring(Box<Uring>),
+}
+
+impl Io {
+    fn name(&self) -> &'static str {
+        match self {
+            Io::Epoll(_) => "epoll",
+            Io::Uring(_) => "uring",
+        }
+    }
+}
+
 /// What a command closure can touch.
 pub struct Ctx {
     /// The engine.
     pub engine: Engine,
-    epoll: Epoll,
+    io: Io,
     sockets: Vec<Option<LegSockets>>,
     stop: bool,
 }
@@ -75,11 +105,16 @@ impl Ctx {
     ) -> std::io::Result<()> {
         rtp.set_nonblocking(true)?;
         rtcp.set_nonblocking(true)?;
-        let token = u64::from(slot.0) << 1;
-        self.epoll.add(rtp.as_raw_fd(), token)?;
-        if let Err(e) = self.epoll.add(rtcp.as_raw_fd(), token | 1) {
-            let _ = self.epoll.delete(rtp.as_raw_fd());
-            return Err(e);
+        match &mut self.io {
+            Io::Epoll(epoll) => {
+                let token = u64::from(slot.0) << 1;
+                epoll.add(rtp.as_raw_fd(), token)?;
+                if let Err(e) = epoll.add(rtcp.as_raw_fd(), token | 1) {
+                    let _ = epoll.delete(rtp.as_raw_fd());
+                    return Err(e);
+                }
+            }
+            Io::Uring(ring) => ring.attach(slot.0, rtp.as_raw_fd(), rtcp.as_raw_fd())?,
         }
         let i = slot.0 as usize;
         if self.sockets.len() <= i {
@@ -92,8 +127,13 @@ impl Ctx {
     /// Unregister and close a leg's sockets.
     pub fn detach(&mut self, slot: LegSlot) {
         if let Some(Some(s)) = self.sockets.get_mut(slot.0 as usize).map(Option::take) {
-            let _ = self.epoll.delete(s.rtp.as_raw_fd());
-            let _ = self.epoll.delete(s.rtcp.as_raw_fd());
+            match &mut self.io {
+                Io::Epoll(epoll) => {
+                    let _ = epoll.delete(s.rtp.as_raw_fd());
+                    let _ = epoll.delete(s.rtcp.as_raw_fd());
+                }
+                Io::Uring(ring) => ring.detach(slot.0, s.rtp.as_raw_fd(), s.rtcp.as_raw_fd()),
+            }
         }
     }
 
@@ -117,6 +157,8 @@ pub struct ThreadHandle {
     join: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Its counters.
     pub counters: Arc<Counters>,
+    /// Its I/O loop: "uring" or "epoll".
+    pub io: &'static str,
 }
 
 impl ThreadHandle {
@@ -152,30 +194,69 @@ pub fn start(
     index: usize,
     seed: u64,
     config: EngineConfig,
+    io: IoMode,
     events: broadcast::Sender<media_api::Event>,
     writer: SyncSender<WriterMsg>,
 ) -> std::io::Result<ThreadHandle> {
-    let epoll = Epoll::new()?;
     let wake = Arc::new(EventFd::new()?);
-    epoll.add(wake.raw(), WAKE)?;
     let (tx, rx) = std::sync::mpsc::channel::<Job>();
     let counters = Arc::new(Counters::default());
-    let ctx = Ctx {
-        engine: Engine::new(seed, config),
-        epoll,
-        sockets: Vec::new(),
-        stop: false,
-    };
     let (w, c) = (wake.clone(), counters.clone());
+    // The ring is made on the thread that uses it (a single-issuer ring refuses others).
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let join = std::thread::Builder::new()
         .name(format!("media-{index}"))
-        .spawn(move || run(ctx, rx, w, c, events, writer))?;
+        .spawn(move || {
+            let io = match open_io(io, w.raw()) {
+                Ok(io) => {
+                    let _ = ready_tx.send(Ok(io.name()));
+                    io
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let ctx = Ctx {
+                engine: Engine::new(seed, config),
+                io,
+                sockets: Vec::new(),
+                stop: false,
+            };
+            run(ctx, rx, w, c, events, writer)
+        })?;
+    let io = match ready_rx.recv() {
+        Ok(Ok(name)) => name,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(std::io::Error::other("media thread ended while starting")),
+    };
     Ok(ThreadHandle {
         tx,
         wake,
         join: std::sync::Mutex::new(Some(join)),
         counters,
+        io,
     })
+}
+
+fn open_io(mode: IoMode, wake: std::os::fd::RawFd) -> std::io::Result<Io> {
+    if mode != IoMode::Epoll {
+        match Uring::new(wake) {
+            Ok(ring) => return Ok(Io::Uring(Box::new(ring))),
+            Err(e) if mode == IoMode::Uring => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("io_uring is not available: {e}"),
+                ));
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "io_uring is not available; the media thread uses epoll");
+            }
+        }
+    }
+    let epoll = Epoll::new()?;
+    epoll.add(wake, WAKE)?;
+    Ok(Io::Epoll(epoll))
 }
 
 fn unix_now() -> std::time::Duration {
@@ -195,7 +276,7 @@ struct Loop {
 }
 
 fn run(
-    mut ctx: Ctx,
+    ctx: Ctx,
     rx: Receiver<Job>,
     wake: Arc<EventFd>,
     counters: Arc<Counters>,
@@ -211,13 +292,43 @@ fn run(
         events,
         writer,
     };
+    match ctx.io {
+        Io::Epoll(_) => run_epoll(ctx, &rx, &wake, &mut lp),
+        Io::Uring(_) => run_uring(ctx, &rx, &wake, &mut lp),
+    }
+    // Finish recordings still running so their files are closed properly.
+    let _ = lp.writer.send(WriterMsg::FinishAll);
+}
+
+/// Run queued commands, draining the engine after each.
+fn run_jobs(ctx: &mut Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
+    wake.drain();
+    while let Ok(job) = rx.try_recv() {
+        job(ctx);
+        lp.drain(ctx);
+    }
+}
+
+fn tick(ctx: &mut Ctx, now: Instant, next_tick: &mut Instant) {
+    if now >= *next_tick {
+        ctx.engine.tick(now, unix_now());
+        while *next_tick <= now {
+            *next_tick += TICK;
+        }
+    }
+}
+
+fn run_epoll(mut ctx: Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
     let mut ready = crate::sys::events(256);
     let mut next_tick = Instant::now();
     while !ctx.stop {
         let now = Instant::now();
         let timeout = next_tick.saturating_duration_since(now);
         let timeout_ms = timeout.as_micros().div_ceil(1000).min(1000) as i32;
-        let n = match ctx.epoll.wait(&mut ready, timeout_ms) {
+        let Io::Epoll(epoll) = &ctx.io else {
+            return;
+        };
+        let n = match epoll.wait(&mut ready, timeout_ms) {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(error = %e, "epoll_wait failed; media thread stops");
@@ -228,11 +339,7 @@ fn run(
         for ev in &ready[..n] {
             let token = ev.u64;
             if token == WAKE {
-                wake.drain();
-                while let Ok(job) = rx.try_recv() {
-                    job(&mut ctx);
-                    lp.drain(&mut ctx);
-                }
+                run_jobs(&mut ctx, rx, wake, lp);
                 continue;
             }
             let slot = LegSlot((token >> 1) as u32);
@@ -242,16 +349,70 @@ fn run(
                 lp.rtp_ready(&mut ctx, now, slot);
             }
         }
-        if now >= next_tick {
-            ctx.engine.tick(now, unix_now());
-            while next_tick <= now {
-                next_tick += TICK;
-            }
-        }
+        tick(&mut ctx, now, &mut next_tick);
         lp.drain(&mut ctx);
     }
-    // Finish recordings still running so their files are closed properly.
-    let _ = lp.writer.send(WriterMsg::FinishAll);
+}
+
+fn ring(ctx: &mut Ctx) -> Option<&mut Uring> {
+    match &mut ctx.io {
+        Io::Uring(r) => Some(r),
+        Io::Epoll(_) => None,
+    }
+}
+
+fn run_uring(mut ctx: Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
+    let mut next_tick = Instant::now();
+    while !ctx.stop {
+        let timeout = next_tick
+            .saturating_duration_since(Instant::now())
+            .min(std::time::Duration::from_secs(1));
+        let Some(r) = ring(&mut ctx) else {
+            return;
+        };
+        if let Err(e) = r.submit_and_wait(timeout) {
+            tracing::error!(error = %e, "io_uring_enter failed; media thread stops");
+            break;
+        }
+        let done = r.take_completions();
+        let now = Instant::now();
+        let mut commands = false;
+        for c in &done {
+            match c.kind {
+                Kind::Rtp => lp.uring_rtp(&mut ctx, now, c),
+                Kind::Rtcp => lp.uring_rtcp(&mut ctx, now, c),
+                Kind::Wake => {
+                    commands = true;
+                    if !c.more()
+                        && let Some(r) = ring(&mut ctx)
+                    {
+                        r.rearm_wake();
+                    }
+                }
+                Kind::Send => {
+                    if let Some(r) = ring(&mut ctx) {
+                        r.send_done(c);
+                    }
+                    if c.result >= 0 {
+                        lp.counters.packets_out.fetch_add(1, Ordering::Relaxed);
+                        lp.counters
+                            .bytes_out
+                            .fetch_add(c.result as u64, Ordering::Relaxed);
+                    }
+                }
+                Kind::Cancel => {}
+            }
+        }
+        if let Some(r) = ring(&mut ctx) {
+            r.restore_completions(done);
+            r.publish_buffers();
+        }
+        if commands {
+            run_jobs(&mut ctx, rx, wake, lp);
+        }
+        tick(&mut ctx, now, &mut next_tick);
+        lp.drain(&mut ctx);
+    }
 }
 
 impl Loop {
@@ -325,6 +486,70 @@ impl Loop {
         }
     }
 
+    /// A multishot receive completed on a leg's RTP socket.
+    fn uring_rtp(&mut self, ctx: &mut Ctx, now: Instant, c: &Completion) {
+        let Ctx {
+            engine,
+            io,
+            sockets,
+            ..
+        } = ctx;
+        let Io::Uring(ring) = io else {
+            return;
+        };
+        let current = ring.current(c);
+        let slot = LegSlot(c.slot);
+        if let Some(bid) = c.buffer() {
+            if current && let Some((from, buf, len)) = ring.datagram(bid, c) {
+                self.counters.packets_in.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .bytes_in
+                    .fetch_add(len as u64, Ordering::Relaxed);
+                if let Forward::Send {
+                    from: out_slot,
+                    to,
+                    len,
+                } = engine.handle_rtp(now, slot, from, buf, len)
+                    && let Some(Some(peer)) = sockets.get(out_slot.0 as usize)
+                    && ring.send_received(bid, len, (out_slot.0, false, peer.rtp.as_raw_fd()), to)
+                        == Some(true)
+                {
+                    self.counters.packets_out.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .bytes_out
+                        .fetch_add(len as u64, Ordering::Relaxed);
+                }
+            }
+            ring.recycle(bid);
+        }
+        // A multishot receive ends on errors (an ICMP error surfacing, no free buffer);
+        // arm it again while the leg lives.
+        if !c.more()
+            && current
+            && let Some(Some(s)) = sockets.get(slot.0 as usize)
+        {
+            ring.arm_rtp(slot.0, s.rtp.as_raw_fd());
+        }
+    }
+
+    /// A leg's RTCP socket became readable.
+    fn uring_rtcp(&mut self, ctx: &mut Ctx, now: Instant, c: &Completion) {
+        let current = ring(ctx).is_some_and(|r| r.current(c));
+        if !current {
+            return;
+        }
+        let slot = LegSlot(c.slot);
+        self.rtcp_ready(ctx, now, slot);
+        if !c.more()
+            && let Some(Some(s)) = ctx.sockets.get(slot.0 as usize)
+        {
+            let fd = s.rtcp.as_raw_fd();
+            if let Some(r) = ring(ctx) {
+                r.arm_rtcp(slot.0, fd);
+            }
+        }
+    }
+
     fn rtcp_ready(&mut self, ctx: &mut Ctx, now: Instant, slot: LegSlot) {
         let Some(Some(s)) = ctx.sockets.get(slot.0 as usize) else {
             return;
@@ -352,7 +577,15 @@ impl Loop {
                 continue;
             };
             let sock = if t.rtcp { &s.rtcp } else { &s.rtp };
-            if sock.send_to(&self.tx_buf[..t.len], t.to).is_ok() {
+            let sent = match &mut ctx.io {
+                Io::Uring(ring) => ring.send(
+                    (t.from.0, t.rtcp, sock.as_raw_fd()),
+                    &self.tx_buf[..t.len],
+                    t.to,
+                ),
+                Io::Epoll(_) => Some(sock.send_to(&self.tx_buf[..t.len], t.to).is_ok()),
+            };
+            if sent == Some(true) {
                 self.counters.packets_out.fetch_add(1, Ordering::Relaxed);
                 self.counters
                     .bytes_out

@@ -7,6 +7,8 @@
 
 mod common;
 
+use media_handler::IoMode;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,8 +41,31 @@ fn classify(payload: &[u8], prompt_byte: u8) -> Class {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leg_keeps_one_gapless_stream_across_source_switches() {
-    let (h, dir) = handler(22_000, |c| c.rtcp_interval = Duration::from_millis(800)).await;
+    // io_uring where the kernel allows it (the default).
+    gapless_stream(IoMode::Auto, 22000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leg_keeps_one_gapless_stream_across_source_switches_with_epoll() {
+    // The fallback loop, used where io_uring is unavailable.
+    gapless_stream(IoMode::Epoll, 24400).await;
+}
+
+async fn gapless_stream(io: IoMode, first_port: u16) {
+    let (h, dir) = handler(first_port, |c| {
+        c.rtcp_interval = Duration::from_millis(800);
+        c.io = io;
+    })
+    .await;
     let c = h.client();
+    let io_loop = c.status().await.expect("status").media_io;
+    match io {
+        IoMode::Epoll => assert_eq!(io_loop, "epoll"),
+        _ => assert!(
+            io_loop == "uring" || io_loop == "epoll",
+            "media_io {io_loop:?}"
+        ),
+    }
     let prompt_level = 1000i16;
     std::fs::write(
         dir.path().join("prompts/prompt.wav"),

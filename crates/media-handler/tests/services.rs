@@ -4,6 +4,8 @@
 
 mod common;
 
+use media_handler::IoMode;
+
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -411,7 +413,18 @@ async fn dtmf_of_both_kinds_arrives_on_the_event_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_and_malformed_packets_are_dropped_and_counted() {
-    let (h, _dir) = handler(23_200, |_| {}).await;
+    // io_uring where the kernel allows it (the default).
+    foreign_and_malformed(IoMode::Auto, 23200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_and_malformed_packets_are_dropped_and_counted_with_epoll() {
+    // The fallback loop, used where io_uring is unavailable.
+    foreign_and_malformed(IoMode::Epoll, 24600).await;
+}
+
+async fn foreign_and_malformed(io: IoMode, first_port: u16) {
+    let (h, _dir) = handler(first_port, |c| c.io = io).await;
     let c = h.client();
     let a = Endpoint::new().await;
     let b = Endpoint::new().await;
