@@ -5,7 +5,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Size of each packet buffer.
@@ -445,8 +445,14 @@ impl Batch {
     }
 }
 
-/// Send `data` from `fd` to `to` with one `sendto`; returns whether the kernel took it.
-pub fn send_to(fd: RawFd, data: &[u8], to: SocketAddr) -> bool {
+/// Send `data` from `fd` to `to`, or to the socket's peer when `to` is `None`; returns
+/// whether the kernel took it.
+pub fn send(fd: RawFd, data: &[u8], to: Option<SocketAddr>) -> bool {
+    let Some(to) = to else {
+        // SAFETY: `data` is valid for its length.
+        let r = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_DONTWAIT) };
+        return r >= 0;
+    };
     // SAFETY: all-zero is a valid sockaddr_storage.
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
     let addr_len = to_sockaddr(&to, &mut storage);
@@ -463,6 +469,45 @@ pub fn send_to(fd: RawFd, data: &[u8], to: SocketAddr) -> bool {
         )
     };
     r >= 0
+}
+
+/// A second socket on `of`'s address and port, for sending to one peer through a connected
+/// socket (the kernel then skips the route lookup and the address copy on every send).
+///
+/// Both sockets are made shareable only while the second one binds, so the port stays
+/// exclusive to this process as before. Once the second socket is connected to a peer, the
+/// kernel delivers that peer's datagrams to it (an exact match wins the socket lookup) and
+/// everything else still to `of`: whoever reads both sees every datagram.
+pub fn twin_socket(of: &UdpSocket) -> io::Result<UdpSocket> {
+    let local = of.local_addr()?;
+    set_int_option(of.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    let made = (|| {
+        let family = if local.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        // SAFETY: socket has no memory preconditions; the result is checked.
+        let fd = cvt(unsafe {
+            libc::socket(
+                family,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        })?;
+        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+        let sock = unsafe { UdpSocket::from_raw_fd(fd) };
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+        let len = to_sockaddr(&local, &mut storage);
+        // SAFETY: the storage holds a sockaddr of `len` bytes.
+        cvt(unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) })?;
+        set_int_option(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 0)?;
+        Ok(sock)
+    })();
+    let _ = set_int_option(of.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 0);
+    made
 }
 
 /// The soft limit on open descriptors (0 if unknown).

@@ -14,7 +14,7 @@
 //! each closure answers through its own one-shot channel.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::convert;
 use crate::sys::{BUF_SIZE, Batch, Epoll, EventFd};
-use crate::uring::{Completion, Kind, Uring};
+use crate::uring::{Completion, Kind, Sock, Uring};
 use crate::writer::WriterMsg;
 
 const WAKE: u64 = u64::MAX;
@@ -49,6 +49,58 @@ pub struct Counters {
 struct LegSockets {
     rtp: UdpSocket,
     rtcp: UdpSocket,
+    /// io_uring loop only: a second socket on the RTP port, connected to where RTP is sent
+    /// (made at the first send; see [`crate::sys::twin_socket`]).
+    twin: Option<Twin>,
+    /// A twin could not be made: send from `rtp`.
+    no_twin: bool,
+}
+
+struct Twin {
+    sock: UdpSocket,
+    peer: SocketAddr,
+}
+
+impl LegSockets {
+    /// The socket to send RTP to `to` from, and `to` unless that socket is connected to it.
+    /// In the io_uring loop the first send makes the leg's twin, connected to `to`; a later
+    /// send elsewhere (the peer moved, or latching found its real address) reconnects it.
+    fn rtp_sender(
+        &mut self,
+        ring: &mut Uring,
+        slot: u32,
+        to: SocketAddr,
+    ) -> ((u32, Sock, RawFd), Option<SocketAddr>) {
+        if !self.no_twin {
+            match &mut self.twin {
+                Some(t) if t.peer == to => {
+                    return ((slot, Sock::Twin, t.sock.as_raw_fd()), None);
+                }
+                Some(t) => {
+                    if t.sock.connect(to).is_ok() {
+                        t.peer = to;
+                        return ((slot, Sock::Twin, t.sock.as_raw_fd()), None);
+                    }
+                }
+                None => match crate::sys::twin_socket(&self.rtp).and_then(|sock| {
+                    sock.connect(to)?;
+                    ring.attach_twin(slot, sock.as_raw_fd())?;
+                    Ok(sock)
+                }) {
+                    Ok(sock) => {
+                        let fd = sock.as_raw_fd();
+                        self.twin = Some(Twin { sock, peer: to });
+                        return ((slot, Sock::Twin, fd), None);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no connected socket for a leg; sending unconnected");
+                        self.no_twin = true;
+                    }
+                },
+            }
+        }
+        ((slot, Sock::Rtp, self.rtp.as_raw_fd()), Some(to))
+    }
 }
 
 /// Which I/O loop a media thread runs.
@@ -120,7 +172,12 @@ impl Ctx {
         if self.sockets.len() <= i {
             self.sockets.resize_with(i + 1, || None);
         }
-        self.sockets[i] = Some(LegSockets { rtp, rtcp });
+        self.sockets[i] = Some(LegSockets {
+            rtp,
+            rtcp,
+            twin: None,
+            no_twin: false,
+        });
         Ok(())
     }
 
@@ -132,7 +189,12 @@ impl Ctx {
                     let _ = epoll.delete(s.rtp.as_raw_fd());
                     let _ = epoll.delete(s.rtcp.as_raw_fd());
                 }
-                Io::Uring(ring) => ring.detach(slot.0, s.rtp.as_raw_fd(), s.rtcp.as_raw_fd()),
+                Io::Uring(ring) => ring.detach(
+                    slot.0,
+                    s.rtp.as_raw_fd(),
+                    s.rtcp.as_raw_fd(),
+                    s.twin.as_ref().map(|t| t.sock.as_raw_fd()),
+                ),
             }
         }
     }
@@ -379,7 +441,7 @@ fn run_uring(mut ctx: Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
         let mut commands = false;
         for c in &done {
             match c.kind {
-                Kind::Rtp => lp.uring_rtp(&mut ctx, now, c),
+                Kind::Rtp | Kind::Twin => lp.uring_rtp(&mut ctx, now, c),
                 Kind::Rtcp => lp.uring_rtcp(&mut ctx, now, c),
                 Kind::Wake => {
                     commands = true;
@@ -510,14 +572,15 @@ impl Loop {
                     to,
                     len,
                 } = engine.handle_rtp(now, slot, from, buf, len)
-                    && let Some(Some(peer)) = sockets.get(out_slot.0 as usize)
-                    && ring.send_received(bid, len, (out_slot.0, false, peer.rtp.as_raw_fd()), to)
-                        == Some(true)
+                    && let Some(Some(peer)) = sockets.get_mut(out_slot.0 as usize)
                 {
-                    self.counters.packets_out.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .bytes_out
-                        .fetch_add(len as u64, Ordering::Relaxed);
+                    let (sender, to) = peer.rtp_sender(ring, out_slot.0, to);
+                    if ring.send_received(bid, len, sender, to) == Some(true) {
+                        self.counters.packets_out.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .bytes_out
+                            .fetch_add(len as u64, Ordering::Relaxed);
+                    }
                 }
             }
             ring.recycle(bid);
@@ -528,7 +591,13 @@ impl Loop {
             && current
             && let Some(Some(s)) = sockets.get(slot.0 as usize)
         {
-            ring.arm_rtp(slot.0, s.rtp.as_raw_fd());
+            if c.kind == Kind::Twin {
+                if let Some(t) = &s.twin {
+                    ring.arm_recv(slot.0, Sock::Twin, t.sock.as_raw_fd());
+                }
+            } else {
+                ring.arm_recv(slot.0, Sock::Rtp, s.rtp.as_raw_fd());
+            }
         }
     }
 
@@ -573,17 +642,22 @@ impl Loop {
     /// Drain every output of the engine.
     fn drain(&mut self, ctx: &mut Ctx) {
         while let Some(t) = ctx.engine.poll_transmit(&mut self.tx_buf[..]) {
-            let Some(Some(s)) = ctx.sockets.get(t.from.0 as usize) else {
+            let Some(Some(s)) = ctx.sockets.get_mut(t.from.0 as usize) else {
                 continue;
             };
-            let sock = if t.rtcp { &s.rtcp } else { &s.rtp };
+            let data = &self.tx_buf[..t.len];
             let sent = match &mut ctx.io {
-                Io::Uring(ring) => ring.send(
-                    (t.from.0, t.rtcp, sock.as_raw_fd()),
-                    &self.tx_buf[..t.len],
-                    t.to,
-                ),
-                Io::Epoll(_) => Some(sock.send_to(&self.tx_buf[..t.len], t.to).is_ok()),
+                Io::Uring(ring) if t.rtcp => {
+                    ring.send((t.from.0, Sock::Rtcp, s.rtcp.as_raw_fd()), data, Some(t.to))
+                }
+                Io::Uring(ring) => {
+                    let (sender, to) = s.rtp_sender(ring, t.from.0, t.to);
+                    ring.send(sender, data, to)
+                }
+                Io::Epoll(_) => {
+                    let sock = if t.rtcp { &s.rtcp } else { &s.rtp };
+                    Some(sock.send_to(data, t.to).is_ok())
+                }
             };
             if sent == Some(true) {
                 self.counters.packets_out.fetch_add(1, Ordering::Relaxed);

@@ -55,6 +55,8 @@ pub enum Kind {
     Rtp,
     /// A leg's RTCP socket: multishot poll.
     Rtcp,
+    /// A leg's connected sending socket (see [`crate::sys::twin_socket`]): multishot recvmsg.
+    Twin,
     /// The command eventfd: multishot poll.
     Wake,
     /// A queued send; the slot field is the send buffer.
@@ -71,6 +73,7 @@ impl Kind {
             Kind::Wake => 3,
             Kind::Send => 4,
             Kind::Cancel => 5,
+            Kind::Twin => 6,
         }
     }
 
@@ -81,6 +84,7 @@ impl Kind {
             3 => Kind::Wake,
             4 => Kind::Send,
             5 => Kind::Cancel,
+            6 => Kind::Twin,
             _ => return None,
         })
     }
@@ -208,13 +212,30 @@ struct SendSlots {
     free: Vec<u16>,
 }
 
+/// One of a leg's sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sock {
+    /// The RTP socket.
+    Rtp,
+    /// The RTCP socket.
+    Rtcp,
+    /// The RTP port's second socket, connected to the peer RTP is sent to.
+    Twin,
+}
+
+/// Registered-file entries per leg slot (one per [`Sock`]).
+const FILES_PER_LEG: u32 = 3;
+
 /// What the ring knows of the leg in a slot.
 #[derive(Debug, Clone, Copy, Default)]
 struct LegIo {
     generation: u32,
-    /// Whether the sockets are in the registered file table (at `2 * slot` and `2 * slot + 1`),
-    /// which spares the kernel a descriptor lookup per request.
+    /// Whether the RTP and RTCP sockets are in the registered file table (at
+    /// `FILES_PER_LEG * slot` and the next entry), which spares the kernel a descriptor lookup
+    /// per request.
     fixed: bool,
+    /// Whether the twin is in the table (the entry after those).
+    twin_fixed: bool,
 }
 
 /// A media thread's ring.
@@ -260,8 +281,9 @@ impl Uring {
         for bid in 0..RECV_BUFS {
             bufs.give(bid);
         }
-        // A registered file table, as large as the descriptor limit allows (two per leg).
-        let files = crate::sys::fd_limit().clamp(0, 1 << 16) as u32 & !1;
+        // A registered file table, as large as the descriptor limit allows.
+        let files = crate::sys::fd_limit().clamp(0, 3 << 15) as u32;
+        let files = files - files % FILES_PER_LEG;
         let files = if files > 0 && ring.submitter().register_files_sparse(files).is_ok() {
             files
         } else {
@@ -332,25 +354,38 @@ impl Uring {
     }
 
     /// The registered-file index of a leg's socket, if it has one.
-    fn fixed(&self, slot: u32, rtcp: bool) -> Option<types::Fixed> {
-        self.leg(slot)
-            .fixed
-            .then(|| types::Fixed(2 * slot + u32::from(rtcp)))
+    fn fixed(&self, slot: u32, sock: Sock) -> Option<types::Fixed> {
+        let leg = self.leg(slot);
+        let (registered, i) = match sock {
+            Sock::Rtp => (leg.fixed, 0),
+            Sock::Rtcp => (leg.fixed, 1),
+            Sock::Twin => (leg.twin_fixed, 2),
+        };
+        registered.then(|| types::Fixed(FILES_PER_LEG * slot + i))
     }
 
-    /// Arm the receive on a leg's RTP socket.
-    pub fn arm_rtp(&mut self, slot: u32, fd: RawFd) {
-        let e = match self.fixed(slot, false) {
+    fn fits(&self, slot: u32) -> bool {
+        u64::from(FILES_PER_LEG) * (u64::from(slot) + 1) <= u64::from(self.files)
+    }
+
+    /// Arm the receive on a leg's RTP socket or its twin.
+    pub fn arm_recv(&mut self, slot: u32, sock: Sock, fd: RawFd) {
+        let e = match self.fixed(slot, sock) {
             Some(f) => opcode::RecvMsgMulti::new(f, &*self.msghdr, BGID).build(),
             None => opcode::RecvMsgMulti::new(types::Fd(fd), &*self.msghdr, BGID).build(),
         };
-        self.push(e.user_data(key(Kind::Rtp, slot, self.generation(slot))));
+        let kind = if sock == Sock::Twin {
+            Kind::Twin
+        } else {
+            Kind::Rtp
+        };
+        self.push(e.user_data(key(kind, slot, self.generation(slot))));
     }
 
     /// Arm the readiness poll on a leg's RTCP socket.
     pub fn arm_rtcp(&mut self, slot: u32, fd: RawFd) {
         let mask = libc::POLLIN as u32;
-        let e = match self.fixed(slot, true) {
+        let e = match self.fixed(slot, Sock::Rtcp) {
             Some(f) => opcode::PollAdd::new(f, mask).multi(true).build(),
             None => opcode::PollAdd::new(types::Fd(fd), mask)
                 .multi(true)
@@ -365,17 +400,34 @@ impl Uring {
         if self.legs.len() <= i {
             self.legs.resize(i + 1, LegIo::default());
         }
-        let fixed = 2 * u64::from(slot) + 1 < u64::from(self.files)
+        let fixed = self.fits(slot)
             && self
                 .ring
                 .submitter()
-                .register_files_update(2 * slot, &[rtp, rtcp])
+                .register_files_update(FILES_PER_LEG * slot, &[rtp, rtcp])
                 .is_ok();
         let leg = &mut self.legs[i];
         leg.generation = leg.generation.wrapping_add(1);
         leg.fixed = fixed;
-        self.arm_rtp(slot, rtp);
+        leg.twin_fixed = false;
+        self.arm_recv(slot, Sock::Rtp, rtp);
         self.arm_rtcp(slot, rtcp);
+        self.ring.submit()?;
+        Ok(())
+    }
+
+    /// Start receiving on a leg's new twin socket.
+    pub fn attach_twin(&mut self, slot: u32, twin: RawFd) -> io::Result<()> {
+        let fixed = self.fits(slot)
+            && self
+                .ring
+                .submitter()
+                .register_files_update(FILES_PER_LEG * slot + 2, &[twin])
+                .is_ok();
+        if let Some(leg) = self.legs.get_mut(slot as usize) {
+            leg.twin_fixed = fixed;
+        }
+        self.arm_recv(slot, Sock::Twin, twin);
         self.ring.submit()?;
         Ok(())
     }
@@ -383,10 +435,12 @@ impl Uring {
     /// Stop watching a leg's sockets. Every request on them is cancelled and they leave the
     /// file table at once, so the kernel lets go of them (and their ports) when the caller
     /// closes them.
-    pub fn detach(&mut self, slot: u32, rtp: RawFd, rtcp: RawFd) {
+    pub fn detach(&mut self, slot: u32, rtp: RawFd, rtcp: RawFd, twin: Option<RawFd>) {
         let generation = self.generation(slot);
-        for (fd, rtcp_socket) in [(rtp, false), (rtcp, true)] {
-            let which = match self.fixed(slot, rtcp_socket) {
+        let mut socks = vec![(rtp, Sock::Rtp), (rtcp, Sock::Rtcp)];
+        socks.extend(twin.map(|t| (t, Sock::Twin)));
+        for (fd, sock) in socks {
+            let which = match self.fixed(slot, sock) {
                 Some(f) => types::CancelBuilder::fd(f),
                 None => types::CancelBuilder::fd(types::Fd(fd)),
             };
@@ -397,14 +451,15 @@ impl Uring {
         }
         let _ = self.ring.submit();
         if let Some(leg) = self.legs.get_mut(slot as usize) {
-            if leg.fixed {
+            if leg.fixed || leg.twin_fixed {
                 let _ = self
                     .ring
                     .submitter()
-                    .register_files_update(2 * slot, &[-1, -1]);
+                    .register_files_update(FILES_PER_LEG * slot, &[-1, -1, -1]);
             }
             leg.generation = leg.generation.wrapping_add(1);
             leg.fixed = false;
+            leg.twin_fixed = false;
         }
     }
 
@@ -491,13 +546,19 @@ impl Uring {
         self.bufs.publish();
     }
 
-    /// Queue `data` to be sent from a leg's socket (`fd`, its RTP or RTCP socket in `slot`)
-    /// to `to`. `None`: queued (its completion counts it); `Some(sent)`: every send buffer
-    /// was in flight, so it went out at once with `sendto`.
-    pub fn send(&mut self, from: (u32, bool, RawFd), data: &[u8], to: SocketAddr) -> Option<bool> {
+    /// Queue `data` to be sent from one of a leg's sockets (`fd`, socket `sock` of `slot`) to
+    /// `to`, or to its peer when `to` is `None` (a connected socket). `None`: queued (its
+    /// completion counts it); `Some(sent)`: every send buffer was in flight, so it went out
+    /// at once with a system call.
+    pub fn send(
+        &mut self,
+        from: (u32, Sock, RawFd),
+        data: &[u8],
+        to: Option<SocketAddr>,
+    ) -> Option<bool> {
         let len = data.len().min(BUF_SIZE);
         let Some(i) = self.sends.free.pop() else {
-            return Some(crate::sys::send_to(from.2, &data[..len], to));
+            return Some(crate::sys::send(from.2, &data[..len], to));
         };
         self.sends.bufs[usize::from(i)][..len].copy_from_slice(&data[..len]);
         self.queue_send(i, from, len, to);
@@ -510,17 +571,13 @@ impl Uring {
         &mut self,
         bid: u16,
         len: usize,
-        from: (u32, bool, RawFd),
-        to: SocketAddr,
+        from: (u32, Sock, RawFd),
+        to: Option<SocketAddr>,
     ) -> Option<bool> {
         let len = len.min(BUF_SIZE);
         let at = usize::from(bid) * RECV_BUF_SIZE + PAYLOAD_AT;
         let Some(i) = self.sends.free.pop() else {
-            return Some(crate::sys::send_to(
-                from.2,
-                &self.bufs.mem[at..at + len],
-                to,
-            ));
+            return Some(crate::sys::send(from.2, &self.bufs.mem[at..at + len], to));
         };
         self.sends.bufs[usize::from(i)][..len].copy_from_slice(&self.bufs.mem[at..at + len]);
         self.queue_send(i, from, len, to);
@@ -530,23 +587,23 @@ impl Uring {
     fn queue_send(
         &mut self,
         i: u16,
-        (slot, rtcp, fd): (u32, bool, RawFd),
+        (slot, sock, fd): (u32, Sock, RawFd),
         len: usize,
-        to: SocketAddr,
+        to: Option<SocketAddr>,
     ) {
         let s = usize::from(i);
-        let addr_len = to_sockaddr(&to, &mut self.sends.addrs[s]);
         let buf = self.sends.bufs[s].as_ptr();
-        let e = match self.fixed(slot, rtcp) {
+        let mut e = match self.fixed(slot, sock) {
             Some(f) => opcode::Send::new(f, buf, len as u32),
             None => opcode::Send::new(types::Fd(fd), buf, len as u32),
         };
-        let e = e
-            .dest_addr((&self.sends.addrs[s] as *const libc::sockaddr_storage).cast())
-            .dest_addr_len(addr_len)
-            .build()
-            .user_data(key(Kind::Send, u32::from(i), 0));
-        self.push(e);
+        if let Some(to) = to {
+            let addr_len = to_sockaddr(&to, &mut self.sends.addrs[s]);
+            e = e
+                .dest_addr((&self.sends.addrs[s] as *const libc::sockaddr_storage).cast())
+                .dest_addr_len(addr_len);
+        }
+        self.push(e.build().user_data(key(Kind::Send, u32::from(i), 0)));
     }
 
     /// A send completed: its buffer is free again.

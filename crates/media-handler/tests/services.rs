@@ -457,6 +457,12 @@ async fn foreign_and_malformed(io: IoMode, first_port: u16) {
         }
     );
     assert!(b.recv(Duration::from_secs(2)).await.is_some());
+    // Media toward A too: the io_uring loop now sends to A from a second socket on A's port,
+    // connected to A, which the kernel also hands A's own packets to.
+    b.send(lb.rtp_port, &packet(0, 1, 0, 2, false, &[0x44; 160]))
+        .await;
+    let (p, _) = a.recv(Duration::from_secs(2)).await.expect("B reaches A");
+    assert_eq!(p[12], 0x44);
     // After latching, another source is dropped; garbage of every kind too.
     intruder
         .send(la.rtp_port, &packet(0, 2, 160, 1, false, &[0x22; 160]))

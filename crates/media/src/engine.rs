@@ -1022,7 +1022,12 @@ impl Engine {
         self.now = Some(now);
         self.unix = unix;
         let epoch = *self.epoch.get_or_insert(now);
-        let target = (now.saturating_duration_since(epoch).as_nanos() / TICK.as_nanos()) as u64 + 1;
+        // Frame k is due at epoch + k·TICK. A driver's wake-ups jitter around its own grid, a
+        // little early or late against this one, so a frame counts as due from half a tick
+        // before its time: a tick that comes a hair early still sends the frame, instead of
+        // leaving it to the next tick (a 40 ms gap, then a skipped frame).
+        let elapsed = now.saturating_duration_since(epoch).as_nanos() + TICK.as_nanos() / 2;
+        let target = (elapsed / TICK.as_nanos()) as u64 + 1;
         let due = target.saturating_sub(self.frames_done);
         if due > MAX_CATCH_UP {
             // A long stall: skip the frames, and let every stream rebase on wall-clock time.

@@ -450,6 +450,59 @@ fn prompt_plays_in_20ms_packets_and_reports_completion() {
 }
 
 #[test]
+fn ticks_a_little_early_or_late_still_send_one_packet_each() {
+    // A driver wakes around its own 20 ms grid: here the first tick is 0.4 ms late (it sets
+    // the engine's epoch) and the others alternate 0.3 ms early and 0.3 ms late against
+    // that. Every tick must send exactly one packet, with no timestamp jump.
+    let t0 = Instant::now();
+    let mut e = Engine::new(7, EngineConfig::default());
+    e.add_leg(
+        t0,
+        LegId(1),
+        S,
+        LegConfig::audio(Some(addr(4000)), vec![pcmu()]),
+    )
+    .expect("a");
+    let tone: Arc<[i16]> = vec![1000i16; 8000].into();
+    e.play(
+        t0,
+        LegId(1),
+        PlaybackId(1),
+        PlaySource::Samples(tone),
+        false,
+        PlayMode::Replace,
+    )
+    .expect("play");
+    let late = Duration::from_micros(400);
+    let jitter = Duration::from_micros(300);
+    let mut per_tick = Vec::new();
+    let mut all = Vec::new();
+    for k in 0..40u32 {
+        let grid = t0 + late + TICK * k;
+        let now = if k == 0 {
+            grid
+        } else if k % 2 == 0 {
+            grid - jitter - late
+        } else {
+            grid + jitter - late
+        };
+        e.tick(now, Duration::ZERO);
+        let tx = drain_tx(&mut e);
+        per_tick.push(tx.len());
+        all.extend(tx);
+    }
+    assert!(
+        per_tick.iter().all(|&n| n == 1),
+        "packets per tick: {per_tick:?}"
+    );
+    let hs = headers(&all);
+    for w in hs.windows(2) {
+        assert_eq!(w[1].sequence, w[0].sequence.wrapping_add(1));
+        assert_eq!(w[1].timestamp, w[0].timestamp.wrapping_add(160));
+    }
+}
+
+#[test]
 fn replace_and_stop_report_their_reasons() {
     let t0 = Instant::now();
     let mut e = Engine::new(8, EngineConfig::default());
