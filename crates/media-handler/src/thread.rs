@@ -446,6 +446,7 @@ fn run_uring(mut ctx: Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
                 Kind::Wake => {
                     commands = true;
                     if !c.more()
+                        && !c.refused()
                         && let Some(r) = ring(&mut ctx)
                     {
                         r.rearm_wake();
@@ -586,9 +587,18 @@ impl Loop {
             ring.recycle(bid);
         }
         // A multishot receive ends on errors (an ICMP error surfacing, no free buffer);
-        // arm it again while the leg lives.
+        // arm it again while the leg lives. An error that would only repeat (the kernel
+        // refusing the request itself) leaves the socket unread rather than spinning.
+        let refused = c.refused();
+        if refused && current {
+            tracing::error!(
+                errno = -c.result,
+                "io_uring refused a leg's receive; the leg gets no more media (run with --io epoll)"
+            );
+        }
         if !c.more()
             && current
+            && !refused
             && let Some(Some(s)) = sockets.get(slot.0 as usize)
         {
             if c.kind == Kind::Twin {
@@ -610,6 +620,7 @@ impl Loop {
         let slot = LegSlot(c.slot);
         self.rtcp_ready(ctx, now, slot);
         if !c.more()
+            && !c.refused()
             && let Some(Some(s)) = ctx.sockets.get(slot.0 as usize)
         {
             let fd = s.rtcp.as_raw_fd();

@@ -113,6 +113,15 @@ impl Completion {
         io_uring::cqueue::more(self.flags)
     }
 
+    /// Whether the kernel refused the request itself (arming it again would fail the same
+    /// way), as opposed to an error of the moment (an ICMP error, no free buffer).
+    pub fn refused(&self) -> bool {
+        matches!(
+            -self.result,
+            libc::EINVAL | libc::EOPNOTSUPP | libc::EBADF | libc::ENOTSOCK | libc::EFAULT
+        )
+    }
+
     /// The receive buffer this completion filled, if any.
     pub fn buffer(&self) -> Option<u16> {
         io_uring::cqueue::buffer_select(self.flags)
