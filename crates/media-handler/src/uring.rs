@@ -247,6 +247,15 @@ struct LegIo {
     twin_fixed: bool,
 }
 
+impl SendSlots {
+    /// Copy `data` into a free send buffer; `None` when every buffer is in flight.
+    fn stage(&mut self, data: &[u8]) -> Option<u16> {
+        let i = self.free.pop()?;
+        self.bufs[usize::from(i)][..data.len()].copy_from_slice(data);
+        Some(i)
+    }
+}
+
 /// A media thread's ring.
 pub struct Uring {
     // Dropped first: closing the ring ends every request before the memory they use goes.
@@ -565,13 +574,14 @@ impl Uring {
         data: &[u8],
         to: Option<SocketAddr>,
     ) -> Option<bool> {
-        let len = data.len().min(BUF_SIZE);
-        let Some(i) = self.sends.free.pop() else {
-            return Some(crate::sys::send(from.2, &data[..len], to));
-        };
-        self.sends.bufs[usize::from(i)][..len].copy_from_slice(&data[..len]);
-        self.queue_send(i, from, len, to);
-        None
+        let data = &data[..data.len().min(BUF_SIZE)];
+        match self.sends.stage(data) {
+            Some(i) => {
+                self.queue_send(i, from, data.len(), to);
+                None
+            }
+            None => Some(crate::sys::send(from.2, data, to)),
+        }
     }
 
     /// Queue the first `len` bytes of the datagram in receive buffer `bid` (as rewritten in
@@ -583,14 +593,15 @@ impl Uring {
         from: (u32, Sock, RawFd),
         to: Option<SocketAddr>,
     ) -> Option<bool> {
-        let len = len.min(BUF_SIZE);
         let at = usize::from(bid) * RECV_BUF_SIZE + PAYLOAD_AT;
-        let Some(i) = self.sends.free.pop() else {
-            return Some(crate::sys::send(from.2, &self.bufs.mem[at..at + len], to));
-        };
-        self.sends.bufs[usize::from(i)][..len].copy_from_slice(&self.bufs.mem[at..at + len]);
-        self.queue_send(i, from, len, to);
-        None
+        let data = at..at + len.min(BUF_SIZE);
+        match self.sends.stage(&self.bufs.mem[data.clone()]) {
+            Some(i) => {
+                self.queue_send(i, from, data.len(), to);
+                None
+            }
+            None => Some(crate::sys::send(from.2, &self.bufs.mem[data], to)),
+        }
     }
 
     fn queue_send(
