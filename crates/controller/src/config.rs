@@ -118,6 +118,9 @@ pub struct MediaConfig {
 #[serde(deny_unknown_fields)]
 pub struct RemoteHandler {
     pub url: Spanned<String>,
+    /// The handler's `--control-token`, if it was started with one.
+    #[serde(default)]
+    pub control_token: Option<String>,
     /// Overrides the capacity the handler reports.
     #[serde(default)]
     pub capacity_kbps: Option<u64>,
@@ -799,6 +802,17 @@ mod tests {
         assert_eq!(c.rtp_port_range(), (20000, 29999));
         assert_eq!(c.http.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.storage_url(), "sqlite://data/switchboard.db");
+    }
+
+    #[test]
+    fn remote_media_handlers_carry_their_control_token() {
+        let c = parse(
+            "[[media_handlers]]\nurl = \"http://10.0.0.21:8090\"\ncontrol_token = \"t0k\"\n\n[[media_handlers]]\nurl = \"http://10.0.0.22:8090\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.media_handlers.len(), 2);
+        assert_eq!(c.media_handlers[0].control_token.as_deref(), Some("t0k"));
+        assert_eq!(c.media_handlers[1].control_token, None);
     }
 
     #[test]

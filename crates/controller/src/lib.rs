@@ -83,6 +83,8 @@ pub struct HandlerSpec {
     pub id: Option<String>,
     /// Its control URL.
     pub url: String,
+    /// The bearer token its control interface requires, if any.
+    pub control_token: Option<String>,
     /// Overrides the capacity it reports.
     pub capacity_kbps: Option<u64>,
     /// Where it comes from.
@@ -375,7 +377,13 @@ impl Controller {
         let health_task = registry.spawn_health_task();
         let media_events = MediaEvents::new();
         for h in &handlers {
-            let id = registry.add(h.id.as_deref(), &h.url, h.capacity_kbps, h.origin)?;
+            let id = registry.add(
+                h.id.as_deref(),
+                &h.url,
+                h.control_token.as_deref(),
+                h.capacity_kbps,
+                h.origin,
+            )?;
             if !registry.refresh(&id).await {
                 tracing::warn!(handler = %id, "media handler does not answer yet");
             }

@@ -51,6 +51,8 @@ impl Origin {
 
 struct Entry {
     client: MediaClient,
+    /// The handler's control token (sent as a bearer token with every request).
+    token: Option<String>,
     origin: Origin,
     poller: tokio::task::JoinHandle<()>,
 }
@@ -96,22 +98,24 @@ impl Registry {
     }
 
     /// Adds a handler and starts polling it. Its id is derived from the URL
-    /// unless given.
+    /// unless given; `token` is its control token, if it has one.
     pub fn add(
         &self,
         id: Option<&str>,
         url: &str,
+        token: Option<&str>,
         capacity_kbps: Option<u64>,
         origin: Origin,
     ) -> Result<HandlerId, RegistryError> {
         let id = HandlerId(id.map(str::to_owned).unwrap_or_else(|| id_from_url(url)));
         self.manager().add_handler(id.clone(), url, capacity_kbps)?;
-        let client = MediaClient::new(url);
+        let client = MediaClient::new(url).with_token(token);
         let poller = tokio::spawn(poll(self.clone(), id.clone(), client.clone()));
         self.entries().insert(
             id.clone(),
             Entry {
                 client,
+                token: token.map(str::to_owned),
                 origin,
                 poller,
             },
@@ -127,9 +131,28 @@ impl Registry {
         registration: &media_api::Registration,
     ) -> Result<HandlerId, RegistryError> {
         let id = HandlerId(id_from_url(&registration.url));
+        let token = registration.control_token.as_deref();
         let known = self.entries().contains_key(&id);
         if !known {
-            self.add(Some(&id.0), &registration.url, None, Origin::Registered)?;
+            self.add(
+                Some(&id.0),
+                &registration.url,
+                token,
+                None,
+                Origin::Registered,
+            )?;
+        } else {
+            // A handler restarted with another control token: talk to it with the new one.
+            let mut entries = self.entries();
+            if let Some(e) = entries.get_mut(&id)
+                && e.token.as_deref() != token
+            {
+                e.client = MediaClient::new(&registration.url).with_token(token);
+                e.token = token.map(str::to_owned);
+                e.poller.abort();
+                e.poller = tokio::spawn(poll(self.clone(), id.clone(), e.client.clone()));
+                tracing::info!(handler = %id, "media handler's control token changed");
+            }
         }
         self.manager().update_status(
             Instant::now().into_std(),

@@ -60,6 +60,7 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub struct MediaClient {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl MediaClient {
@@ -69,14 +70,39 @@ impl MediaClient {
         while base.ends_with('/') {
             base.pop();
         }
+        MediaClient {
+            base,
+            http: Self::http(None),
+            token: None,
+        }
+    }
+
+    /// The same client, sending `Authorization: Bearer <token>` with every request (for a
+    /// handler started with `--control-token`); `None` sends none.
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        let header = token.and_then(|t| {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
+        self.http = Self::http(header);
+        self.token = token.map(str::to_owned);
+        self
+    }
+
+    fn http(auth: Option<reqwest::header::HeaderValue>) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(v) = auth {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         // A handler that accepts connections but never answers (stopped, wedged) must
         // not hold a contact task forever: every control request has a deadline.
-        let http = reqwest::Client::builder()
+        reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            .default_headers(headers)
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        MediaClient { base, http }
+            .unwrap_or_else(|_| reqwest::Client::new())
     }
 
     /// The base URL this client talks to.
@@ -294,7 +320,14 @@ impl MediaClient {
             Some(rest) => format!("ws{rest}{}/events", crate::API_PREFIX),
             None => format!("{}{}/events", self.base, crate::API_PREFIX),
         };
-        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request()?;
+        if let Some(t) = &self.token
+            && let Ok(v) = format!("Bearer {t}").parse()
+        {
+            request.headers_mut().insert("authorization", v);
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(EventStream { ws })
     }
 }

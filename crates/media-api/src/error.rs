@@ -32,6 +32,8 @@ pub enum ErrorCode {
     PortsExhausted,
     /// The request does not fit the current state, e.g. routing a leg that is in a mix (409).
     InvalidState,
+    /// The handler has a control token and the request did not carry it (401).
+    Unauthorized,
     /// The handler is shutting down or a media thread is gone (503).
     Unavailable,
     /// A bug or an I/O failure on the handler's side (500).
@@ -51,6 +53,7 @@ impl ErrorCode {
             | ErrorCode::UnknownMix
             | ErrorCode::FileNotFound => 404,
             ErrorCode::PortsExhausted | ErrorCode::InvalidState => 409,
+            ErrorCode::Unauthorized => 401,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }

@@ -606,4 +606,8 @@ pub struct Registration {
     pub url: String,
     /// Its status when it posted.
     pub status: Status,
+    /// The bearer token its control interface requires (`--control-token`), so the
+    /// controller can drive it. Sent only over the admin-authenticated registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_token: Option<String>,
 }

@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use media_api::*;
@@ -99,8 +100,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Ids<T> 
 )]
 struct ApiDoc;
 
-/// The router: every endpoint under `/v1`, plus `/v1/openapi.json` and `/v1/events`.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The router: every endpoint under `/v1`, plus `/v1/openapi.json` and `/v1/events`. With a
+/// control token every request but the OpenAPI document must carry it.
+pub fn router(state: Arc<AppState>, token: Option<String>) -> Router {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(status))
         .routes(routes!(list_sessions, create_session))
@@ -128,12 +130,45 @@ pub fn router(state: Arc<AppState>) -> Router {
             }),
         )
         .route("/v1/events", axum::routing::get(events).with_state(state))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let token = token.clone();
+                async move {
+                    match &token {
+                    Some(t) if req.uri().path() != "/v1/openapi.json" && !bearer_is(&req, t) => {
+                        ErrorResponse(ApiError::new(
+                            ErrorCode::Unauthorized,
+                            "this handler needs its control token: Authorization: Bearer <token>",
+                        ))
+                        .into_response()
+                    }
+                    _ => next.run(req).await,
+                }
+                }
+            },
+        ))
         .fallback(|| async {
             ErrorResponse(ApiError::new(
                 ErrorCode::BadRequest,
                 "no such endpoint (see /v1/openapi.json)",
             ))
         })
+}
+
+/// Whether the request carries `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_is(req: &Request, token: &str) -> bool {
+    let Some(given) = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().as_bytes())
+    else {
+        return false;
+    };
+    let want = token.as_bytes();
+    given.len() == want.len() && given.iter().zip(want).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
 }
 
 /// Status: capacity, reservations, measured load, sessions.

@@ -48,6 +48,9 @@ pub struct RelayArgs {
     /// The running handler's PID, to read its CPU time (with --url).
     #[arg(long)]
     pub pid: Option<u32>,
+    /// The running handler's control token (with --url, if it was started with one).
+    #[arg(long)]
+    pub control_token: Option<String>,
     /// Media threads of the handler started here.
     #[arg(long, default_value_t = 1)]
     pub media_threads: usize,
@@ -250,7 +253,7 @@ fn setup_switchboard(args: &RelayArgs, exe: &std::path::Path) -> Result<Relay, B
     };
     let ep = endpoints()?;
     let (ga, gb) = (ep.a.local_addr()?, ep.b.local_addr()?);
-    let client = media_api::MediaClient::new(url.clone());
+    let client = media_api::MediaClient::new(url.clone()).with_token(args.control_token.as_deref());
     let calls = rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut status = client.status().await;

@@ -44,6 +44,11 @@ pub struct MediaArgs {
     /// The URL the controller should use for this handler (default: from --http-listen).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A bearer token every control request must carry (`Authorization: Bearer ...`); sent
+    /// to the controller with each registration. Without it the control interface is open
+    /// to whoever reaches --http-listen.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
     /// The media threads' I/O loop: io_uring (one system call per loop for all legs), epoll
     /// (a system call per packet), or auto (io_uring where the kernel allows it).
     #[arg(long, env = "SWITCHBOARD_MEDIA_IO", value_enum, default_value = "auto")]
@@ -67,6 +72,8 @@ pub struct HandlerConfig {
     pub controller: Option<String>,
     /// Bearer token sent with each registration.
     pub controller_token: Option<String>,
+    /// Bearer token the control interface requires (`None`: open).
+    pub control_token: Option<String>,
     /// Media threads.
     pub media_threads: usize,
     /// Their I/O loop.
@@ -101,6 +108,7 @@ impl HandlerConfig {
             data_dir: data_dir.into(),
             controller: None,
             controller_token: None,
+            control_token: None,
             media_threads: default_media_threads(),
             io: IoMode::Auto,
             public_url: None,
@@ -121,6 +129,7 @@ impl From<MediaArgs> for HandlerConfig {
             data_dir: a.data_dir,
             controller: a.controller,
             controller_token: a.controller_token,
+            control_token: a.control_token.filter(|t| !t.is_empty()),
             media_threads: a.media_threads.unwrap_or_else(default_media_threads).max(1),
             io: a.io,
             public_url: a.public_url,

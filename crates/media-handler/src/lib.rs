@@ -83,6 +83,7 @@ impl Handle {
     /// A client for this handler.
     pub fn client(&self) -> media_api::MediaClient {
         media_api::MediaClient::new(self.url.clone())
+            .with_token(self.state.config.control_token.as_deref())
     }
 
     /// Stop: the server closes, recordings are finalized, media threads end.
@@ -212,10 +213,13 @@ pub async fn spawn(config: HandlerConfig) -> Result<Handle, StartError> {
         ));
     }
 
-    let app = api::router(Arc::new(api::AppState {
-        handler: handler.clone(),
-        shutdown: srx.clone(),
-    }));
+    let app = api::router(
+        Arc::new(api::AppState {
+            handler: handler.clone(),
+            shutdown: srx.clone(),
+        }),
+        config.control_token.clone(),
+    );
     let mut stop = srx;
     let server = tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -259,6 +263,7 @@ async fn register(
         let body = media_api::Registration {
             url: h.url.clone(),
             status: h.status().await,
+            control_token: h.config.control_token.clone(),
         };
         let mut req = client
             .post(&target)

@@ -653,3 +653,74 @@ async fn bad_requests_get_json_errors_naming_the_problem() {
     assert!(doc["components"]["schemas"]["Event"].is_object());
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_token_guards_every_request_and_the_event_stream() {
+    let (h, _dir) = handler(25_000, |c| c.control_token = Some("s3cret-token".into())).await;
+    let http = reqwest::Client::new();
+    // Without the token, or with a wrong one: 401 with a JSON error naming the problem.
+    for auth in [
+        None,
+        Some("Bearer wrong-token!"),
+        Some("Basic s3cret-token"),
+    ] {
+        let mut req = http
+            .post(format!("{}/v1/sessions", h.url))
+            .json(&CreateSession {
+                services: vec![ServiceType::Record],
+                reserved_kbps: None,
+                label: None,
+            });
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.expect("answer");
+        assert_eq!(r.status(), 401, "{auth:?}");
+        let e: ApiError = r.json().await.expect("error body");
+        assert_eq!(e.error, ErrorCode::Unauthorized);
+        assert!(e.message.contains("control token"), "{}", e.message);
+    }
+    let anon = MediaClient::new(h.url.clone());
+    assert!(anon.status().await.is_err());
+    assert!(
+        anon.events().await.is_err(),
+        "the event stream needs the token too"
+    );
+    assert!(
+        anon.list_sessions().await.is_err(),
+        "nothing was created without the token"
+    );
+    // The OpenAPI document stays readable.
+    assert!(anon.openapi().await.is_ok());
+    // With it, everything works, the event stream included.
+    let c = h.client();
+    let mut events = c.events().await.expect("event stream with the token");
+    let s = session(&c, vec![ServiceType::Play]).await;
+    assert_eq!(c.list_sessions().await.expect("sessions").len(), 1);
+    let ep = Endpoint::new().await;
+    let l = c
+        .add_leg(s.id, &leg(Some(ep.addr()), vec![pcmu()], None))
+        .await
+        .expect("leg");
+    c.play(
+        s.id,
+        l.id,
+        &Play {
+            source: PlaySource::Tone {
+                tone: Tone::Beep,
+                duration_ms: None,
+            },
+            looped: false,
+            mode: PlayMode::Replace,
+        },
+    )
+    .await
+    .expect("play");
+    let ev = wait_event(&mut events, Duration::from_secs(3), |e| {
+        matches!(e, Event::PlaybackFinished { .. })
+    })
+    .await;
+    assert!(matches!(ev, Event::PlaybackFinished { session_id, .. } if session_id == s.id));
+    c.delete_session(s.id).await.expect("delete");
+    h.shutdown().await;
+}

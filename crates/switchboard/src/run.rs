@@ -149,13 +149,21 @@ pub fn run(args: RunArgs, embedded: bool) -> anyhow::Result<()> {
             for (i, ports) in ranges.into_iter().enumerate() {
                 let mut hc = media_handler::HandlerConfig::local(ports, config.data_dir.clone());
                 hc.rtp_ip = config.media_rtp_ip();
+                // The embedded handlers listen on loopback, but any local process could
+                // reach them: each gets a fresh control token only this process knows.
+                hc.control_token = Some(
+                    controller::agents::auth::new_token()
+                        .context("making a control token for an embedded media handler")?,
+                );
                 hc.capacity_kbps = u32::try_from(config.media.capacity_kbps).unwrap_or(u32::MAX);
+                let hc_token = hc.control_token.clone();
                 let handle = media_handler::spawn(hc)
                     .await
                     .with_context(|| format!("starting embedded media handler {}", i + 1))?;
                 handlers.push(HandlerSpec {
                     id: Some(format!("embedded-{}", i + 1)),
                     url: handle.url.clone(),
+                    control_token: hc_token,
                     capacity_kbps: None,
                     origin: Origin::Embedded,
                 });
@@ -166,6 +174,7 @@ pub fn run(args: RunArgs, embedded: bool) -> anyhow::Result<()> {
             handlers.push(HandlerSpec {
                 id: None,
                 url: h.url.get_ref().clone(),
+                control_token: h.control_token.clone(),
                 capacity_kbps: h.capacity_kbps,
                 origin: Origin::Configured,
             });

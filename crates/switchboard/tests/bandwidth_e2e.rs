@@ -78,6 +78,8 @@ struct Handler {
     process: Process,
     id: String,
     capacity_kbps: u64,
+    /// Its `--control-token`.
+    token: String,
 }
 
 impl Handler {
@@ -179,6 +181,8 @@ flow = "test"
                     &format!("http://{http}"),
                     "--controller-token",
                     ADMIN,
+                    "--control-token",
+                    &control_token(i),
                 ]
                 .iter()
                 .map(|s| s.to_string())
@@ -189,11 +193,14 @@ flow = "test"
                     &args,
                     &[],
                 );
-                process.wait_http(addr, "/v1/status", Duration::from_secs(30));
+                // The OpenAPI document is the one request a guarded handler answers
+                // without its control token.
+                process.wait_http(addr, "/v1/openapi.json", Duration::from_secs(30));
                 Handler {
                     process,
                     id: addr.to_string(),
                     capacity_kbps,
+                    token: control_token(i),
                 }
             })
             .collect();
@@ -495,7 +502,25 @@ fn placement_failover_degradation_and_refusal_on_real_processes() {
     // Joining needs the controller's admin token (a handler receives calls' media): a
     // well-formed registration without it, or with a wrong one, is refused and adds nothing.
     let real: SocketAddr = ids[0].parse().expect("a handler id is its address");
-    let status = http::get(real, "/v1/status").expect("a handler's status");
+    let h0 = rig
+        .handlers
+        .iter()
+        .find(|h| h.id == ids[0])
+        .expect("a started handler");
+    // Each handler guards its control interface with its own token, which it gave the
+    // controller in its registration: without it a handler answers 401.
+    let bare = http::get(real, "/v1/status").expect("an answer");
+    assert_eq!(bare.status, 401, "{}", bare.text());
+    let bearer = format!("Bearer {}", h0.token);
+    let status = http::request(
+        real,
+        "GET",
+        "/v1/status",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .expect("a handler's status");
+    assert_eq!(status.status, 200, "{}", status.text());
     let rogue = format!(
         r#"{{"url": "http://127.0.0.1:9", "status": {}}}"#,
         status.text()
@@ -863,7 +888,16 @@ fn mline_port(sdp: &str, kind: &str) -> Option<u16> {
 /// The media handler's sessions (`GET /v1/sessions`).
 fn handler_sessions(h: &Handler) -> Vec<Value> {
     let addr: SocketAddr = h.id.parse().expect("handler id is its address");
-    let r = http::get(addr, "/v1/sessions").expect("sessions");
+    let bearer = format!("Bearer {}", h.token);
+    let r = http::request(
+        addr,
+        "GET",
+        "/v1/sessions",
+        &[("Authorization", &bearer)],
+        None,
+    )
+    .expect("sessions");
+    assert_eq!(r.status, 200, "{}", r.text());
     serde_json::from_slice::<Value>(&r.body)
         .expect("JSON")
         .as_array()
@@ -1194,4 +1228,9 @@ fn video_is_not_relayed_to_a_target_that_answers_audio_only() {
     );
     let out = target.wait(Duration::from_secs(20));
     assert!(out.code == 0 && out.successful == 1, "{}", out.output);
+}
+
+/// The control token the test gives handler `i`.
+fn control_token(i: usize) -> String {
+    format!("media-control-token-{i}")
 }
