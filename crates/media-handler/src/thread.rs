@@ -475,6 +475,15 @@ fn run_uring(mut ctx: Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
         }
         tick(&mut ctx, now, &mut next_tick);
         lp.drain(&mut ctx);
+        // A pass over what arrived takes microseconds; a long one delays every leg of the
+        // thread (the call sequence shows it as a late packet), so say so in the log.
+        let busy = now.elapsed();
+        if busy > std::time::Duration::from_millis(50) {
+            tracing::warn!(
+                busy_ms = busy.as_millis() as u64,
+                "media thread loop pass was slow"
+            );
+        }
     }
 }
 
