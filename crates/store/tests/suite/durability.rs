@@ -153,6 +153,10 @@ async fn kill_9_loses_no_acknowledged_write(fx: Fixture, url_suffix: &'static st
         .into_iter()
         .map(|c| c.id)
         .collect();
+    // Created and acknowledged, its end not acknowledged: left in progress, unless the end
+    // committed in the instant between the commit and the acknowledgement the kill cut off
+    // (possible for the last contact only).
+    let mut ended_unacknowledged = Vec::new();
     for id in &created {
         let record = store.get_contact(id).await?;
         let record = record.ok_or_else(|| format!("acknowledged contact {id} was lost"))?;
@@ -160,15 +164,22 @@ async fn kill_9_loses_no_acknowledged_write(fx: Fixture, url_suffix: &'static st
             assert_eq!(record.contact.status, ContactStatus::Ended, "{id}");
             assert_eq!(record.contact.hangup_by, Some(Party::Customer), "{id}");
             assert_eq!(record.path.len(), 1, "{id}: its path step was lost");
+        } else if record.contact.status == ContactStatus::Ended {
+            assert_eq!(record.path.len(), 1, "{id}: ended without its path step");
+            ended_unacknowledged.push(id);
         } else {
             assert!(in_progress.contains(id), "{id} is left in progress");
         }
     }
+    assert!(
+        ended_unacknowledged.len() <= 1,
+        "only the last contact's end can commit unacknowledged: {ended_unacknowledged:?}"
+    );
     // At most one contact can be in progress beyond the acknowledged ones: the one
     // whose creation committed just before the kill, unacknowledged.
     let unacknowledged: Vec<&String> = in_progress.difference(&created).collect();
     assert!(unacknowledged.len() <= 1, "{unacknowledged:?}");
-    let open_acknowledged = created.difference(&ended).count();
+    let open_acknowledged = created.difference(&ended).count() - ended_unacknowledged.len();
     let closed = store.close_in_progress(at(99_999_999)).await?;
     assert_eq!(closed as usize, in_progress.len());
     assert!(closed as usize >= open_acknowledged);
