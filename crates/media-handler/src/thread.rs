@@ -301,7 +301,7 @@ pub fn start(
     })
 }
 
-fn open_io(mode: IoMode, wake: std::os::fd::RawFd) -> std::io::Result<Io> {
+fn open_io(mode: IoMode, wake: RawFd) -> std::io::Result<Io> {
     if mode != IoMode::Epoll {
         match Uring::new(wake) {
             Ok(ring) => return Ok(Io::Uring(Box::new(ring))),
@@ -449,7 +449,7 @@ fn run_uring(mut ctx: Ctx, rx: &Receiver<Job>, wake: &EventFd, lp: &mut Loop) {
                         && !c.refused()
                         && let Some(r) = ring(&mut ctx)
                     {
-                        r.rearm_wake();
+                        r.arm_wake();
                     }
                 }
                 Kind::Send => {

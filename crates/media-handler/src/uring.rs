@@ -345,17 +345,13 @@ impl Uring {
         }
     }
 
-    fn arm_wake(&mut self) {
+    /// Arm the poll on the command eventfd (again, after a completion without "more").
+    pub fn arm_wake(&mut self) {
         let e = opcode::PollAdd::new(types::Fd(self.wake_fd), libc::POLLIN as u32)
             .multi(true)
             .build()
             .user_data(key(Kind::Wake, 0, 0));
         self.push(e);
-    }
-
-    /// Re-arm the eventfd poll (after a completion without "more").
-    pub fn rearm_wake(&mut self) {
-        self.arm_wake();
     }
 
     fn leg(&self, slot: u32) -> LegIo {
@@ -455,9 +451,12 @@ impl Uring {
     /// closes them.
     pub fn detach(&mut self, slot: u32, rtp: RawFd, rtcp: RawFd, twin: Option<RawFd>) {
         let generation = self.generation(slot);
-        let mut socks = vec![(rtp, Sock::Rtp), (rtcp, Sock::Rtcp)];
-        socks.extend(twin.map(|t| (t, Sock::Twin)));
-        for (fd, sock) in socks {
+        let socks = [
+            (Some(rtp), Sock::Rtp),
+            (Some(rtcp), Sock::Rtcp),
+            (twin, Sock::Twin),
+        ];
+        for (fd, sock) in socks.into_iter().filter_map(|(fd, s)| Some((fd?, s))) {
             let which = match self.fixed(slot, sock) {
                 Some(f) => types::CancelBuilder::fd(f),
                 None => types::CancelBuilder::fd(types::Fd(fd)),
