@@ -109,8 +109,7 @@ impl Registry {
     ) -> Result<HandlerId, RegistryError> {
         let id = HandlerId(id.map(str::to_owned).unwrap_or_else(|| id_from_url(url)));
         self.manager().add_handler(id.clone(), url, capacity_kbps)?;
-        let client = MediaClient::new(url).with_token(token);
-        let poller = tokio::spawn(poll(self.clone(), id.clone(), client.clone()));
+        let (client, poller) = self.connect(&id, url, token);
         self.entries().insert(
             id.clone(),
             Entry {
@@ -122,6 +121,18 @@ impl Registry {
         );
         tracing::info!(handler = %id, url, origin = origin.as_str(), "media handler added");
         Ok(id)
+    }
+
+    /// A client for a handler, and the task polling its status with it.
+    fn connect(
+        &self,
+        id: &HandlerId,
+        url: &str,
+        token: Option<&str>,
+    ) -> (MediaClient, tokio::task::JoinHandle<()>) {
+        let client = MediaClient::new(url).with_token(token);
+        let poller = tokio::spawn(poll(self.clone(), id.clone(), client.clone()));
+        (client, poller)
     }
 
     /// A self-registration (`POST /api/v1/media-handlers/register`): adds the
@@ -147,10 +158,9 @@ impl Registry {
             if let Some(e) = entries.get_mut(&id)
                 && e.token.as_deref() != token
             {
-                e.client = MediaClient::new(&registration.url).with_token(token);
-                e.token = token.map(str::to_owned);
                 e.poller.abort();
-                e.poller = tokio::spawn(poll(self.clone(), id.clone(), e.client.clone()));
+                (e.client, e.poller) = self.connect(&id, &registration.url, token);
+                e.token = token.map(str::to_owned);
                 tracing::info!(handler = %id, "media handler's control token changed");
             }
         }
