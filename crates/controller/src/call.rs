@@ -67,7 +67,7 @@ use crate::media_events::MediaEvents;
 use crate::metrics;
 use crate::queue::{
     DequeueReason, EnqueueRequest, MediaRef, Offer, OfferResult, QueueEvent, QueueEvents,
-    QueueService,
+    QueueService, RecordingAction, RecordingError, RecordingOwner, RecordingState, RecordingView,
 };
 use crate::records::{Drain, Records};
 use crate::registry::Registry;
@@ -212,9 +212,29 @@ struct ActiveRecording {
     /// The flow's record operation; `None` for a call recording started when an agent
     /// was connected (the flow does not wait for it).
     op: Option<OpId>,
+    /// Who asked for it (only an agent's own recording may be stopped by the agent).
+    owner: RecordingOwner,
     id: String,
     handler_id: RecordingId,
+    paused: bool,
     stopping: bool,
+}
+
+impl ActiveRecording {
+    fn view(&self, contact: &str) -> RecordingView {
+        RecordingView {
+            id: self.id.clone(),
+            contact: contact.to_string(),
+            owner: self.owner,
+            state: if self.stopping {
+                RecordingState::Stopped
+            } else if self.paused {
+                RecordingState::Paused
+            } else {
+                RecordingState::Recording
+            },
+        }
+    }
 }
 
 enum Purpose {
@@ -1098,8 +1118,10 @@ impl Call {
                 });
                 self.recording = Some(ActiveRecording {
                     op: Some(record),
+                    owner: RecordingOwner::Flow,
                     id,
                     handler_id: r.id,
+                    paused: false,
                     stopping: false,
                 });
                 self.set_services(|s| s.record = true);
@@ -1589,21 +1611,30 @@ impl Call {
                 let (record, agent_leg) = (*record, ob.leg.id);
                 self.queued = None;
                 self.outbound = Some(ob);
-                if record {
-                    self.record_call(agent_leg).await;
+                if record && let Err(e) = self.record_call(agent_leg, RecordingOwner::Queue).await {
+                    tracing::warn!(error = %e, "cannot start the call recording");
                 }
                 self.feed(event);
             }
         }
     }
 
-    /// Records customer (left) and agent (right) as a stereo WAV until the call ends.
-    async fn record_call(&mut self, agent_leg: media_api::LegId) {
+    /// Records customer (left) and agent (right) as a stereo WAV until the call ends (or
+    /// the agent who asked for it stops it).
+    async fn record_call(
+        &mut self,
+        agent_leg: media_api::LegId,
+        owner: RecordingOwner,
+    ) -> Result<RecordingView, RecordingError> {
         let Some(m) = &self.media else {
-            return;
+            return Err(RecordingError::Conflict("the call has no media".into()));
         };
-        if self.recording.is_some() {
-            return;
+        if let Some(r) = &self.recording {
+            return Err(RecordingError::Conflict(if r.stopping {
+                "the last recording is still being finalized; try again".into()
+            } else {
+                format!("the call is already being recorded ({})", r.id)
+            }));
         }
         self.recordings += 1;
         let id = format!("{}-{}", self.id, self.recordings);
@@ -1627,15 +1658,112 @@ impl Call {
                     channels: 2,
                     sample_rate: 8000,
                 });
-                self.recording = Some(ActiveRecording {
+                let active = ActiveRecording {
                     op: None,
+                    owner,
                     id,
                     handler_id: r.id,
+                    paused: false,
                     stopping: false,
-                });
+                };
+                let view = active.view(&self.id);
+                self.recording = Some(active);
                 self.set_services(|s| s.record = true);
+                tracing::info!(recording = %view.id, ?owner, "call recording started");
+                Ok(view)
             }
-            Err(e) => tracing::warn!(error = %e, "cannot start the call recording"),
+            Err(e) => Err(RecordingError::Media(e.to_string())),
+        }
+    }
+
+    /// The agent's desktop asks to start, stop, pause or resume the call's recording.
+    async fn agent_recording(
+        &mut self,
+        agent: &str,
+        action: RecordingAction,
+    ) -> Result<RecordingView, RecordingError> {
+        let agent_leg = match &self.outbound {
+            Some(Outbound {
+                purpose: Purpose::Agent { agent: a, .. },
+                state: OutState::Connected(_),
+                leg,
+                ..
+            }) if a == agent => leg.id,
+            _ => {
+                return Err(RecordingError::Conflict(format!(
+                    "agent {agent} is not connected to this call"
+                )));
+            }
+        };
+        if action == RecordingAction::Start && self.recording.is_none() {
+            return self.record_call(agent_leg, RecordingOwner::Agent).await;
+        }
+        let (Some(m), Some(r)) = (&self.media, &mut self.recording) else {
+            return Err(RecordingError::Conflict(
+                "the call is not being recorded".into(),
+            ));
+        };
+        if r.stopping {
+            return Err(RecordingError::Conflict(
+                if action == RecordingAction::Start {
+                    "the last recording is still being finalized; try again".into()
+                } else {
+                    format!("recording {} is already stopped", r.id)
+                },
+            ));
+        }
+        let result = match action {
+            // Only reached with a recording running (started above otherwise).
+            RecordingAction::Start => {
+                return Err(RecordingError::Conflict(format!(
+                    "the call is already being recorded ({})",
+                    r.id
+                )));
+            }
+            RecordingAction::Stop if r.owner != RecordingOwner::Agent => {
+                return Err(RecordingError::Forbidden(format!(
+                    "the {} requires recording {}; pause it instead",
+                    if r.owner == RecordingOwner::Queue {
+                        "queue"
+                    } else {
+                        "call flow"
+                    },
+                    r.id
+                )));
+            }
+            RecordingAction::Stop => {
+                let done = m.client.stop_recording(m.session, r.handler_id).await;
+                if done.is_ok() {
+                    r.stopping = true;
+                }
+                done
+            }
+            RecordingAction::Pause | RecordingAction::Resume => {
+                let pause = action == RecordingAction::Pause;
+                if r.paused == pause {
+                    return Err(RecordingError::Conflict(format!(
+                        "recording {} is already {}",
+                        r.id,
+                        if pause { "paused" } else { "running" }
+                    )));
+                }
+                let done = if pause {
+                    m.client.pause_recording(m.session, r.handler_id).await
+                } else {
+                    m.client.resume_recording(m.session, r.handler_id).await
+                };
+                if done.is_ok() {
+                    r.paused = pause;
+                }
+                done
+            }
+        };
+        match result {
+            Ok(_) => {
+                tracing::info!(recording = %r.id, ?action, %agent, "agent recording request");
+                Ok(r.view(&self.id))
+            }
+            Err(e) => Err(RecordingError::Media(e.to_string())),
         }
     }
 
@@ -2181,6 +2309,14 @@ impl Call {
                     }
                 }
                 QueueEvent::Hold { agent, hold } => self.agent_hold(&agent, hold).await,
+                QueueEvent::Recording {
+                    agent,
+                    action,
+                    reply,
+                } => {
+                    let answer = self.agent_recording(&agent, action).await;
+                    let _ = reply.send(answer);
+                }
                 QueueEvent::MaxWait { entry } => {
                     self.queued = None;
                     self.feed(flow::Event::MaxWait { entry });

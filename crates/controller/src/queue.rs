@@ -29,8 +29,8 @@
 //! 3. Both dialogs stay; either side's BYE ends the other, reported once as
 //!    [`OfferResult::Ended`] (the agent enters wrap-up).
 //! 4. `MaxWait` / `NoAgents` / `Failed` are the flow's matching events;
-//!    [`QueueEvent::HangUp`] and [`QueueEvent::Hold`] come from the agent's
-//!    desktop.
+//!    [`QueueEvent::HangUp`], [`QueueEvent::Hold`] and [`QueueEvent::Recording`] come
+//!    from the agent's desktop.
 //!
 //! The contact's media (handler client, session, caller leg) is in
 //! [`EnqueueRequest::media`].
@@ -40,8 +40,10 @@ use std::time::Duration;
 use bandwidth::HandlerId;
 use flow::OpId;
 use media_api::{LegId, MediaClient, SessionId};
+use serde::{Deserialize, Serialize};
 use sip::{Flow, Uri};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
 
 use crate::call::CallInput;
 
@@ -172,6 +174,16 @@ pub enum QueueEvent {
         /// On hold (music to the customer) or back (customer ↔ agent).
         hold: bool,
     },
+    /// The agent's desktop starts, stops, pauses or resumes the call's recording; the
+    /// contact answers on `reply`.
+    Recording {
+        /// The agent.
+        agent: String,
+        /// What to do.
+        action: RecordingAction,
+        /// The outcome.
+        reply: oneshot::Sender<Result<RecordingView, RecordingError>>,
+    },
     /// The queue's own max wait passed.
     MaxWait {
         /// The entry.
@@ -189,6 +201,101 @@ pub enum QueueEvent {
         /// Why.
         reason: String,
     },
+}
+
+/// An agent's request on its call's recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingAction {
+    /// Record customer (left) and agent (right) as a stereo WAV.
+    Start,
+    /// Stop the recording the agent started (one the queue or flow requires cannot be).
+    Stop,
+    /// Write silence instead of the audio (e.g. while a card number is read out); the
+    /// recording's timeline stays true.
+    Pause,
+    /// Record the audio again.
+    Resume,
+}
+
+impl RecordingAction {
+    /// Parses the last path segment of `/api/v1/agents/{id}/recording/{action}`.
+    pub fn parse(s: &str) -> Option<RecordingAction> {
+        Some(match s {
+            "start" => RecordingAction::Start,
+            "stop" => RecordingAction::Stop,
+            "pause" => RecordingAction::Pause,
+            "resume" => RecordingAction::Resume,
+            _ => return None,
+        })
+    }
+}
+
+/// Who asked for a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingOwner {
+    /// The flow's `record` operation.
+    Flow,
+    /// The queue records its calls (`record = true`).
+    Queue,
+    /// The agent, from its desktop.
+    Agent,
+}
+
+/// Where a call's recording stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// Audio is being written.
+    Recording,
+    /// Silence is being written.
+    Paused,
+    /// Stopped; the file is being finalized (its length goes to the call record).
+    Stopped,
+}
+
+/// A call's recording, as the agent interface shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RecordingView {
+    /// The recording's id (`GET /api/v1/recordings/{id}` downloads it once finished).
+    pub id: String,
+    /// The contact (call record) it belongs to.
+    pub contact: String,
+    /// Who asked for it; only an agent's own recording can be stopped by the agent.
+    pub owner: RecordingOwner,
+    /// Where it stands after the request.
+    pub state: RecordingState,
+}
+
+/// Why an agent's recording request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordingError {
+    /// No such agent: HTTP 404.
+    #[error("no agent {0:?}")]
+    UnknownAgent(String),
+    /// Not possible in the call's present state (no call, already recording, nothing to
+    /// stop ...): HTTP 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Not the agent's to decide (stopping a recording the queue or flow requires): 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The media handler failed the request: 502.
+    #[error("media handler: {0}")]
+    Media(String),
+}
+
+impl RecordingError {
+    /// The HTTP status of this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            RecordingError::UnknownAgent(_) => 404,
+            RecordingError::Conflict(_) => 409,
+            RecordingError::Forbidden(_) => 403,
+            RecordingError::Media(_) => 502,
+        }
+    }
 }
 
 /// Sends [`QueueEvent`]s to one contact; cheap to clone.

@@ -12,6 +12,11 @@
 //!   answers; the call record lists the three offers in order.
 //! * `agent_desktop_holds_hangs_up_and_disposes`: the agent's REST requests reach the
 //!   call: hold and resume, hang up (the caller gets BYE), a disposition in the record.
+//! * `agent_records_pauses_resumes_and_stops_its_call`: the agent's desktop starts a stereo
+//!   recording mid-call, pauses it, resumes it and stops it; the WAV in the call record has
+//!   the caller's audio where it ran and silence (not a cut) where it was paused.
+//! * `queue_recording_is_paused_not_stopped_by_the_agent`: a recording the queue requires
+//!   refuses the agent's stop (403) but takes pause and resume.
 //! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
 //! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
@@ -452,6 +457,41 @@ fn wav_info(bytes: &[u8]) -> (u16, u32, u16, f64) {
     (channels, rate, bits, secs)
 }
 
+/// A 16-bit WAV's channel count and interleaved samples.
+fn wav_samples(bytes: &[u8]) -> (u16, Vec<i16>) {
+    let (channels, _, bits, _) = wav_info(bytes);
+    assert_eq!(bits, 16, "16-bit WAV");
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        if &bytes[at..at + 4] == b"data" {
+            let body = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
+            let samples = body
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            return (channels, samples);
+        }
+        at += 8 + len + len % 2;
+    }
+    panic!("no data chunk");
+}
+
+/// The RMS level of the left channel of a stereo 8 kHz recording between two times.
+fn left_rms(samples: &[i16], from: f64, to: f64) -> f64 {
+    let frames = samples.len() / 2;
+    let (a, b) = (
+        ((from * 8000.0) as usize).min(frames),
+        ((to * 8000.0) as usize).min(frames),
+    );
+    assert!(
+        b > a,
+        "window {from:.2}-{to:.2} s is outside a {frames}-frame recording"
+    );
+    let sum: f64 = (a..b).map(|i| f64::from(samples[2 * i]).powi(2)).sum();
+    (sum / (b - a) as f64).sqrt()
+}
+
 // ---------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------
@@ -869,6 +909,144 @@ fn agent_desktop_holds_hangs_up_and_disposes() {
         (c["disposition"] == "resolved").then_some(c)
     });
     assert_eq!(disposed["agent"], "desk");
+    agent.sipp.stop();
+}
+
+/// Posts an agent's recording request; answers the status and body.
+fn recording_request(site: &Site, agent: &str, token: &str, action: &str) -> (u16, Value) {
+    site.call(
+        "POST",
+        &format!("/api/v1/agents/{agent}/recording/{action}"),
+        Some(token),
+        None,
+    )
+}
+
+#[test]
+fn agent_records_pauses_resumes_and_stops_its_call() {
+    let site = Site::start(
+        &["rec"],
+        "ring_timeout = \"5s\"\nwrap_up = \"0s\"\nrecord = false",
+    );
+    let mut agent = phone(&site, "rec", "uas_agent", &["-rtp_echo"]);
+    let token = site.login("rec");
+    let (status, v) = recording_request(&site, "rec", &token, "start");
+    assert_eq!(status, 409, "no call, nothing to record: {v}");
+    let pcap = caller_pcap();
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 30_000);
+    let record = wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "rec")
+    });
+    let id = record["id"].as_str().expect("id").to_string();
+    let (status, v) = recording_request(&site, "rec", &token, "stop");
+    assert_eq!(status, 409, "nothing to stop yet: {v}");
+    let (status, v) = recording_request(&site, "rec", &token, "rewind");
+    assert_eq!(status, 404, "unknown action: {v}");
+
+    let act = |action: &str, state: &str| -> (Instant, Value) {
+        let (status, v) = recording_request(&site, "rec", &token, action);
+        assert_eq!(status, 200, "{action}: {v}");
+        assert_eq!(
+            (&v["state"], &v["owner"], &v["contact"]),
+            (&json!(state), &json!("agent"), &json!(id)),
+            "{action}: {v}"
+        );
+        (Instant::now(), v)
+    };
+    let (started, v) = act("start", "recording");
+    let rec_id = v["id"].as_str().expect("recording id").to_string();
+    let (status, v) = recording_request(&site, "rec", &token, "start");
+    assert_eq!(status, 409, "already recording: {v}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let (paused, _) = act("pause", "paused");
+    let (status, v) = recording_request(&site, "rec", &token, "pause");
+    assert_eq!(status, 409, "already paused: {v}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let (resumed, _) = act("resume", "recording");
+    std::thread::sleep(Duration::from_millis(1200));
+    let (stopped, _) = act("stop", "stopped");
+
+    // The file is finalized and listed in the call record while the call goes on.
+    let rec = wait_for("the recording's length", Duration::from_secs(10), || {
+        let detail = site.cdr(&id);
+        detail["recordings"]
+            .as_array()?
+            .iter()
+            .find(|r| r["id"] == rec_id.as_str() && r["duration_ms"].is_u64())
+            .cloned()
+    });
+    assert_eq!(rec["channels"], 2, "{rec}");
+    let r = http::request(
+        site.http,
+        "GET",
+        &format!("/api/v1/recordings/{rec_id}"),
+        &[("Authorization", &format!("Bearer {ADMIN}"))],
+        None,
+    )
+    .expect("recording");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (channels, samples) = wav_samples(&r.body);
+    assert_eq!(channels, 2);
+    let secs = |t: Instant| t.duration_since(started).as_secs_f64();
+    let (p, q, end) = (secs(paused), secs(resumed), secs(stopped));
+    let length = samples.len() as f64 / 2.0 / 8000.0;
+    assert!(
+        (length - end).abs() < 0.3,
+        "{length:.2} s recorded between start and stop {end:.2} s apart (paused time included)"
+    );
+    // The caller's 440 Hz tone (amplitude ~8000) on the left, silence while paused.
+    let margin = 0.25;
+    let before = left_rms(&samples, margin, p - margin);
+    let during = left_rms(&samples, p + margin, q - margin);
+    let after = left_rms(&samples, q + margin, end - margin);
+    assert!(
+        before > 2000.0 && after > 2000.0 && during < 50.0,
+        "RMS before the pause {before:.0}, during {during:.0}, after {after:.0}"
+    );
+
+    let (status, v) = recording_request(&site, "rec", &token, "resume");
+    assert_eq!(status, 409, "a stopped recording cannot be resumed: {v}");
+    let (status, v) = site.call("POST", "/api/v1/agents/rec/hangup", Some(&token), None);
+    assert_eq!(status, 200, "hang up: {v}");
+    let out = caller.wait(Duration::from_secs(20));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
+    agent.sipp.stop();
+}
+
+#[test]
+fn queue_recording_is_paused_not_stopped_by_the_agent() {
+    let site = Site::start(
+        &["q"],
+        "ring_timeout = \"5s\"\nwrap_up = \"0s\"\nrecord = true",
+    );
+    let mut agent = phone(&site, "q", "uas_agent", &["-rtp_echo"]);
+    let token = site.login("q");
+    let pcap = caller_pcap();
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 30_000);
+    wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "q")
+    });
+    // The queue's recording starts as the call is bridged; the agent may ask just after.
+    let (status, v) = wait_for("the queue's recording", Duration::from_secs(10), || {
+        let (status, v) = recording_request(&site, "q", &token, "pause");
+        (status != 409).then_some((status, v))
+    });
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["owner"], &v["state"]),
+        (&json!("queue"), &json!("paused")),
+        "{v}"
+    );
+    let (status, v) = recording_request(&site, "q", &token, "stop");
+    assert_eq!(status, 403, "the queue requires it: {v}");
+    let (status, v) = recording_request(&site, "q", &token, "start");
+    assert_eq!(status, 409, "already recorded: {v}");
+    let (status, v) = recording_request(&site, "q", &token, "resume");
+    assert_eq!((status, &v["state"]), (200, &json!("recording")), "{v}");
+    let (status, v) = site.call("POST", "/api/v1/agents/q/hangup", Some(&token), None);
+    assert_eq!(status, 200, "hang up: {v}");
+    let out = caller.wait(Duration::from_secs(20));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
     agent.sipp.stop();
 }
 

@@ -40,6 +40,7 @@ use super::directory::Directory;
 use super::manager::{AgentAction, AgentManager, ConfigChange, ManagerError};
 use super::views::{AgentView, QueueStatsView, StatsMessage};
 use crate::api::ApiError;
+use crate::queue::{RecordingAction, RecordingView};
 
 /// Checks a flow name given to a route (the flow set is the contact side's).
 pub type FlowCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -100,6 +101,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AgentsApi) -> OpenApiRout
         .routes(routes!(unhold))
         .routes(routes!(hang_up))
         .routes(routes!(finish_wrap_up))
+        .routes(routes!(recording))
         .routes(routes!(agent_state))
         .routes(routes!(agent_stats))
         .routes(routes!(queue_stats))
@@ -1084,6 +1086,38 @@ async fn hang_up(
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     act(&api, &headers, &id, AgentAction::HangUp).await
+}
+
+/// Starts, stops, pauses or resumes the recording of the agent's call. `start` records
+/// customer (left) and agent (right) as a stereo WAV; `pause` writes silence until `resume`
+/// (the file's timeline stays true); `stop` ends a recording the agent started. A recording
+/// the queue (`record = true`) or the call flow requires can be paused but not stopped (403).
+#[utoipa::path(post, path = "/api/v1/agents/{id}/recording/{action}", tag = "agent",
+    params(("id" = String, Path, description = "The agent"),
+        ("action" = String, Path, description = "start, stop, pause or resume")),
+    responses((status = 200, body = RecordingView), (status = 403, body = ApiError),
+        (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 502, body = ApiError)))]
+async fn recording(
+    State(api): St,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<RecordingView>, ApiError> {
+    acting_for(&api, &headers, &id)?;
+    let action = RecordingAction::parse(&action).ok_or_else(|| {
+        err(
+            StatusCode::NOT_FOUND,
+            format!("no recording action {action:?}: start, stop, pause or resume"),
+        )
+    })?;
+    api.manager
+        .recording(&id, action)
+        .await
+        .map(Json)
+        .map_err(|e| {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::CONFLICT);
+            err(status, e.to_string())
+        })
 }
 
 /// `POST /api/v1/agents/{id}/wrap-up`

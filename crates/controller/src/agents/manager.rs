@@ -41,6 +41,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::records::{AcdRecords, OfferKey};
 use super::views::{AgentView, QueueStatsView, StatsMessage};
+use crate::queue::{RecordingAction, RecordingError, RecordingView};
 
 /// Settings of the agent manager.
 #[derive(Clone, Debug)]
@@ -134,6 +135,43 @@ pub enum ContactEvent {
     Hold { agent: String },
     /// The agent resumed the held call: route customer ↔ agent again.
     Unhold { agent: String },
+    /// The agent's request on the call's recording; answer on `reply`.
+    Recording {
+        agent: String,
+        action: RecordingAction,
+        reply: Responder<Result<RecordingView, RecordingError>>,
+    },
+}
+
+/// A one-shot answer carried inside a [`ContactEvent`] (which is cloned and compared in
+/// tests): the first [`Responder::send`] answers, clones share the one channel, and two
+/// responders are equal when they are the same channel.
+#[derive(Debug)]
+pub struct Responder<T>(Arc<std::sync::Mutex<Option<oneshot::Sender<T>>>>);
+
+impl<T> Responder<T> {
+    /// A responder and the receiver of its answer.
+    pub fn new() -> (Responder<T>, oneshot::Receiver<T>) {
+        let (tx, rx) = oneshot::channel();
+        (Responder(Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+    }
+
+    /// Takes the sender (once; later calls get `None`).
+    pub fn take(&self) -> Option<oneshot::Sender<T>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl<T> Clone for Responder<T> {
+    fn clone(&self) -> Self {
+        Responder(self.0.clone())
+    }
+}
+
+impl<T> PartialEq for Responder<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// How an agent's device answered an offer.
@@ -226,6 +264,11 @@ enum Msg {
         agent: AgentId,
         action: AgentAction,
         reply: oneshot::Sender<Result<AgentView, ManagerError>>,
+    },
+    Recording {
+        agent: AgentId,
+        action: RecordingAction,
+        reply: Responder<Result<RecordingView, RecordingError>>,
     },
     Config {
         change: ConfigChange,
@@ -387,6 +430,26 @@ impl AgentManager {
         })
         .await
         .unwrap_or(Err(ManagerError::Stopped))
+    }
+
+    /// An agent's request on its call's recording, carried out by the call.
+    pub async fn recording(
+        &self,
+        agent: &str,
+        action: RecordingAction,
+    ) -> Result<RecordingView, RecordingError> {
+        let (reply, answer) = Responder::new();
+        self.send(Msg::Recording {
+            agent: agent.into(),
+            action,
+            reply,
+        });
+        answer.await.unwrap_or_else(|_| {
+            // Nobody answered: the manager stopped or the call ended meanwhile.
+            Err(RecordingError::Conflict(format!(
+                "agent {agent} has no call any more"
+            )))
+        })
     }
 
     /// Applies a configuration change to the running ACD.
@@ -567,6 +630,38 @@ impl Driver {
                         .ok_or_else(|| AcdError::UnknownAgent(agent.clone()).into())
                 });
                 let _ = reply.send(answer);
+            }
+            Msg::Recording {
+                agent,
+                action,
+                reply,
+            } => {
+                let contact = match self.acd.agent_state(&agent) {
+                    None => Err(RecordingError::UnknownAgent(agent.to_string())),
+                    Some(state) => state
+                        .contact()
+                        .filter(|_| {
+                            matches!(state, AgentState::OnCall { .. } | AgentState::OnHold { .. })
+                        })
+                        .ok_or_else(|| {
+                            RecordingError::Conflict(format!("agent {agent} is not on a call"))
+                        }),
+                };
+                match contact {
+                    Ok(id) => self.tell(
+                        id,
+                        ContactEvent::Recording {
+                            agent: agent.to_string(),
+                            action,
+                            reply,
+                        },
+                    ),
+                    Err(e) => {
+                        if let Some(tx) = reply.take() {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                }
             }
             Msg::Config { change, reply } => {
                 let _ = reply.send(self.configure(now, change).map_err(Into::into));

@@ -347,6 +347,73 @@ async fn desktop_hold_and_hang_up_reach_the_contact() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
+    use crate::queue::RecordingView;
+    use crate::queue::{RecordingAction, RecordingError, RecordingOwner, RecordingState};
+
+    let m = manager(&["alice"]);
+    let e = m
+        .recording("nobody", RecordingAction::Start)
+        .await
+        .expect_err("unknown agent");
+    assert_eq!(e.http_status(), 404, "{e}");
+    login(&m, "alice").await;
+    let e = m
+        .recording("alice", RecordingAction::Start)
+        .await
+        .expect_err("an available agent has no call");
+    assert!(matches!(e, RecordingError::Conflict(_)), "{e}");
+
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    // Still ringing: not a call to record yet.
+    let e = m
+        .recording("alice", RecordingAction::Start)
+        .await
+        .expect_err("ringing");
+    assert!(matches!(e, RecordingError::Conflict(_)), "{e}");
+    m.offer_answered("c-1", "alice");
+    assert!(matches!(
+        next(&mut rx).await,
+        ContactEvent::Connected { .. }
+    ));
+    // The contact (here: the test) carries the request out and answers.
+    let asked = tokio::spawn({
+        let m = m.clone();
+        async move { m.recording("alice", RecordingAction::Pause).await }
+    });
+    let ContactEvent::Recording {
+        agent,
+        action,
+        reply,
+    } = next(&mut rx).await
+    else {
+        panic!("expected a recording request");
+    };
+    assert_eq!((agent.as_str(), action), ("alice", RecordingAction::Pause));
+    let view = RecordingView {
+        id: "c-1-1".into(),
+        contact: "c-1".into(),
+        owner: RecordingOwner::Queue,
+        state: RecordingState::Paused,
+    };
+    let tx = reply.take().expect("the sender");
+    assert!(reply.take().is_none(), "a responder answers once");
+    tx.send(Ok(view.clone())).expect("the API waits");
+    assert_eq!(asked.await.expect("joined"), Ok(view));
+
+    // A contact that drops the request unanswered: the agent is told the call is gone.
+    let asked = tokio::spawn({
+        let m = m.clone();
+        async move { m.recording("alice", RecordingAction::Resume).await }
+    });
+    drop(next(&mut rx).await);
+    let e = asked.await.expect("joined").expect_err("unanswered");
+    assert!(matches!(e, RecordingError::Conflict(_)), "{e}");
+    assert_eq!(m.audit().await, Ok(1));
+}
+
+#[tokio::test(start_paused = true)]
 async fn statistics_are_pushed_on_every_change() {
     let m = manager(&["alice"]);
     let mut stats = m.subscribe();

@@ -198,6 +198,20 @@ impl Forwarder {
             ContactEvent::HangUp { agent } => QueueEvent::HangUp { agent },
             ContactEvent::Hold { agent } => QueueEvent::Hold { agent, hold: true },
             ContactEvent::Unhold { agent } => QueueEvent::Hold { agent, hold: false },
+            ContactEvent::Recording {
+                agent,
+                action,
+                reply,
+            } => {
+                let Some(reply) = reply.take() else {
+                    return true;
+                };
+                QueueEvent::Recording {
+                    agent,
+                    action,
+                    reply,
+                }
+            }
         };
         self.events.send(event)
     }
