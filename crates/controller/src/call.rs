@@ -78,6 +78,9 @@ use crate::signalling::{
 /// How long a contact may linger after the caller is gone (a flow's
 /// `on: hangup` webhook, a recording's report) before it is torn down anyway.
 pub const LINGER_AFTER_HANGUP: Duration = Duration::from_secs(90);
+/// Queue entries of agents' blind transfers: far above any id a flow gives out.
+const AGENT_TRANSFER_ENTRIES: u64 = 1 << 62;
+
 /// How long teardown waits for a stopped recording's file.
 pub const RECORDING_REPORT_WAIT: Duration = Duration::from_secs(5);
 /// How long a transfer target may ring.
@@ -304,6 +307,10 @@ struct Call {
     recording: Option<ActiveRecording>,
     recordings: u32,
     queued: Option<OpId>,
+    /// The queue entry of the last blind transfer by an agent: its outcome is the call's
+    /// own business (the flow finished when the first agent answered).
+    agent_transfer: Option<OpId>,
+    transfers: u64,
     outbound: Option<Outbound>,
     hold: bool,
     ending: Option<Ending>,
@@ -379,6 +386,8 @@ async fn run(
         recording: None,
         recordings: 0,
         queued: None,
+        agent_transfer: None,
+        transfers: 0,
         outbound: None,
         hold: false,
         ending: None,
@@ -1819,22 +1828,7 @@ impl Call {
                 return;
             }
             ob.bridged = None;
-            let music = self.cx.prompts.join("hold-music.wav");
-            let source = if music.exists() {
-                PlaySource::File {
-                    path: music.display().to_string(),
-                }
-            } else {
-                PlaySource::Tone {
-                    tone: Tone::Ringback,
-                    duration_ms: None,
-                }
-            };
-            let req = media_api::Play {
-                source,
-                looped: true,
-                mode: PlayMode::Replace,
-            };
+            let req = self.hold_music();
             if let Err(e) = m.client.play(m.session, m.leg.id, &req).await {
                 tracing::warn!(error = %e, "hold music");
             }
@@ -1860,6 +1854,84 @@ impl Call {
             }
             self.set_state("bridged");
         }
+    }
+
+    /// Music on hold, looped: the bundled hold music, else a ringback tone.
+    fn hold_music(&self) -> media_api::Play {
+        let music = self.cx.prompts.join("hold-music.wav");
+        let source = if music.exists() {
+            PlaySource::File {
+                path: music.display().to_string(),
+            }
+        } else {
+            PlaySource::Tone {
+                tone: Tone::Ringback,
+                duration_ms: None,
+            }
+        };
+        media_api::Play {
+            source,
+            looped: true,
+            mode: PlayMode::Replace,
+        }
+    }
+
+    /// The agent's blind transfer (the manager has ended the agent's part already): hang
+    /// the agent's leg up, music to the customer, and enqueue again.
+    async fn agent_blind_transfer(
+        &mut self,
+        agent: &str,
+        queue: Option<String>,
+        to_agent: Option<String>,
+    ) {
+        let Some(ob) = self
+            .outbound
+            .take_if(|ob| matches!(&ob.purpose, Purpose::Agent { agent: a, .. } if a == agent))
+        else {
+            tracing::debug!(%agent, "transfer by an agent this call does not have");
+            return;
+        };
+        if let OutState::Connected(dialog) = ob.state {
+            self.cx.sig.send(SigCommand::Bye { dialog });
+        }
+        // No `OfferResult` for this leg: the manager has closed the agent's part, and the
+        // customer is not gone.
+        self.outbound_cleanup(&ob).await;
+        // A stereo recording of customer and agent ends with the agent's leg; the next
+        // agent's queue starts its own if it records.
+        if let (Some(m), Some(r)) = (&self.media, &mut self.recording)
+            && r.op.is_none()
+            && !r.stopping
+        {
+            match m.client.stop_recording(m.session, r.handler_id).await {
+                Ok(_) => r.stopping = true,
+                Err(e) => tracing::warn!(error = %e, "transfer: recording not stopped"),
+            }
+        }
+        if let Some(m) = &self.media {
+            let req = self.hold_music();
+            if let Err(e) = m.client.play(m.session, m.leg.id, &req).await {
+                tracing::warn!(error = %e, "transfer: hold music");
+            }
+        }
+        self.transfers += 1;
+        let entry = OpId(AGENT_TRANSFER_ENTRIES | self.transfers);
+        self.agent_transfer = Some(entry);
+        tracing::info!(%agent, ?queue, ?to_agent, "blind transfer: queued again");
+        self.enqueue(entry, queue, 0, to_agent);
+        self.set_state("queued");
+    }
+
+    /// The queue of an agent's blind transfer let the customer go (max wait, no agents,
+    /// an error): no flow is left to decide, so the call ends, recorded with the reason.
+    fn agent_transfer_failed(&mut self, reason: &str) {
+        self.queued = None;
+        tracing::info!(%reason, "transfer queue gave up");
+        self.hangup_customer(
+            Reply::status(StatusCode::TEMPORARILY_UNAVAILABLE),
+            Party::System,
+            &format!("transfer: {reason}"),
+        );
     }
 
     async fn outbound_cleanup(&mut self, ob: &Outbound) {
@@ -2316,6 +2388,20 @@ impl Call {
                 } => {
                     let answer = self.agent_recording(&agent, action).await;
                     let _ = reply.send(answer);
+                }
+                QueueEvent::Transfer {
+                    agent,
+                    queue,
+                    to_agent,
+                } => self.agent_blind_transfer(&agent, queue, to_agent).await,
+                QueueEvent::MaxWait { entry } if self.agent_transfer == Some(entry) => {
+                    self.agent_transfer_failed("max wait");
+                }
+                QueueEvent::NoAgents { entry } if self.agent_transfer == Some(entry) => {
+                    self.agent_transfer_failed("no agents");
+                }
+                QueueEvent::Failed { entry, reason } if self.agent_transfer == Some(entry) => {
+                    self.agent_transfer_failed(&reason);
                 }
                 QueueEvent::MaxWait { entry } => {
                     self.queued = None;

@@ -174,6 +174,18 @@ pub enum QueueEvent {
         /// On hold (music to the customer) or back (customer ↔ agent).
         hold: bool,
     },
+    /// The agent transferred the call (blind) from its desktop: hang the agent's leg up
+    /// without reporting it (the ACD knows), music to the customer, and enqueue again in
+    /// `queue` / for `to_agent`. The flow has finished by now; this queue entry's outcome
+    /// is the call's own business.
+    Transfer {
+        /// The transferring agent.
+        agent: String,
+        /// The queue to wait in.
+        queue: Option<String>,
+        /// The agent to wait for.
+        to_agent: Option<String>,
+    },
     /// The agent's desktop starts, stops, pauses or resumes the call's recording; the
     /// contact answers on `reply`.
     Recording {

@@ -17,6 +17,10 @@
 //!   the caller's audio where it ran and silence (not a cut) where it was paused.
 //! * `queue_recording_is_paused_not_stopped_by_the_agent`: a recording the queue requires
 //!   refuses the agent's stop (403) but takes pause and resume.
+//! * `agent_blind_transfer_to_the_queue_reaches_another_agent`: the agent's desktop
+//!   transfers a connected caller back into the queue; its phone gets BYE, the caller stays
+//!   up, hears music and is answered by the other agent; one call record lists both offers.
+//!   Transfers nobody could answer are refused up front.
 //! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
 //! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
@@ -1011,6 +1015,116 @@ fn agent_records_pauses_resumes_and_stops_its_call() {
     let out = caller.wait(Duration::from_secs(20));
     assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
     agent.sipp.stop();
+}
+
+#[test]
+fn agent_blind_transfer_to_the_queue_reaches_another_agent() {
+    // wrap_up 30 s: the transferring agent cannot simply be offered the call again.
+    let site = Site::start(
+        &["first", "second"],
+        "ring_timeout = \"5s\"\nwrap_up = \"30s\"",
+    );
+    // The first phone takes one call and exits: its BYE from the transfer ends the run.
+    let mut first = phone(&site, "first", "uas_agent", &["-rtp_echo", "-m", "1"]);
+    let mut second = phone(&site, "second", "uas_agent", &["-rtp_echo"]);
+    let token = site.login("first");
+    let pcap = caller_pcap();
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 30_000);
+    let record = wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "first")
+    });
+    let id = record["id"].as_str().expect("id").to_string();
+    let transfer = |body: Value| {
+        site.call(
+            "POST",
+            "/api/v1/agents/first/transfer",
+            Some(&token),
+            Some(body),
+        )
+    };
+
+    // Refused up front, and the call stays with the first agent.
+    let (status, v) = transfer(json!({"queue": "support"}));
+    assert_eq!(status, 409, "nobody else is logged in to support: {v}");
+    let (status, v) = transfer(json!({"queue": "nowhere"}));
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = transfer(json!({"agent": "second"}));
+    assert_eq!(status, 409, "second is logged out: {v}");
+    let (status, v) = transfer(json!({"agent": "first"}));
+    assert_eq!(status, 409, "not to itself: {v}");
+    let (status, v) = transfer(json!({}));
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(site.agent("first")["state"], "on_call");
+
+    let second_token = site.login("second");
+    let (status, v) = transfer(json!({"queue": "support"}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "wrap_up", "{v}");
+    let out = first.sipp.wait(Duration::from_secs(20));
+    assert_eq!(
+        (out.successful, out.failed),
+        (1, 0),
+        "the first agent's phone got BYE: {}",
+        out.output
+    );
+    let connected = wait_for("the second agent", Duration::from_secs(20), || {
+        let c = site.cdr(&id);
+        (c["agent"] == "second").then_some(c)
+    });
+    assert_eq!(
+        connected["status"], "in_progress",
+        "the caller stayed: {connected}"
+    );
+    let offers: Vec<(&str, &str)> = connected["offers"]
+        .as_array()
+        .expect("offers")
+        .iter()
+        .map(|o| {
+            (
+                o["agent"].as_str().unwrap_or_default(),
+                o["result"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offers,
+        [("first", "answered"), ("second", "answered")],
+        "{connected}"
+    );
+    assert_eq!(site.agent("second")["state"], "on_call");
+    assert_eq!(site.agent("first")["state"], "wrap_up");
+    wait_for(
+        "the caller bridged to the second agent",
+        Duration::from_secs(10),
+        || {
+            let (_, v) = site.call("GET", "/api/v1/contacts", Some(ADMIN), None);
+            v.as_array()?
+                .iter()
+                .any(|c| c["id"] == id.as_str() && c["state"] == "bridged")
+                .then_some(())
+        },
+    );
+
+    // The second agent ends the call; the caller was never cut off before that.
+    let (status, v) = site.call(
+        "POST",
+        "/api/v1/agents/second/hangup",
+        Some(&second_token),
+        None,
+    );
+    assert_eq!(status, 200, "hang up: {v}");
+    let out = caller.wait(Duration::from_secs(20));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
+    let ended = wait_for("the record ended", Duration::from_secs(10), || {
+        let c = site.cdr(&id);
+        (c["status"] == "ended").then_some(c)
+    });
+    assert_eq!(
+        (&ended["agent"], &ended["hangup_by"]),
+        (&json!("second"), &json!("agent")),
+        "{ended}"
+    );
+    second.sipp.stop();
 }
 
 #[test]

@@ -102,6 +102,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AgentsApi) -> OpenApiRout
         .routes(routes!(hang_up))
         .routes(routes!(finish_wrap_up))
         .routes(routes!(recording))
+        .routes(routes!(transfer))
         .routes(routes!(agent_state))
         .routes(routes!(agent_stats))
         .routes(routes!(queue_stats))
@@ -1086,6 +1087,48 @@ async fn hang_up(
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     act(&api, &headers, &id, AgentAction::HangUp).await
+}
+
+/// `POST /api/v1/agents/{id}/transfer`
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferIn {
+    /// The queue the customer waits in.
+    pub queue: Option<String>,
+    /// The agent the customer waits for (through `queue` when given, else that agent's
+    /// first queue).
+    pub agent: Option<String>,
+}
+
+/// Blind transfer: the agent leaves the call (its phone gets BYE; it enters wrap-up) and
+/// the customer waits, with music, in the queue or for the agent named. Refused when the
+/// target does not exist (404) or nobody could answer: a queue no other agent is logged in
+/// to, a logged-out agent, the agent itself (409). If the new queue later gives up (its max
+/// wait), the call ends; the call record says why.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/transfer", tag = "agent",
+    params(("id" = String, Path, description = "The agent")), request_body = TransferIn,
+    responses((status = 200, body = AgentView), (status = 404, body = ApiError),
+        (status = 409, body = ApiError), (status = 422, body = ApiError)))]
+async fn transfer(
+    State(api): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<TransferIn>,
+) -> Result<Json<AgentView>, ApiError> {
+    let named = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    if !named(&body.queue) && !named(&body.agent) {
+        return Err(invalid("give a queue, an agent, or both"));
+    }
+    act(
+        &api,
+        &headers,
+        &id,
+        AgentAction::Transfer {
+            queue: body.queue.filter(|q| !q.trim().is_empty()),
+            agent: body.agent.filter(|a| !a.trim().is_empty()),
+        },
+    )
+    .await
 }
 
 /// Starts, stops, pauses or resumes the recording of the agent's call. `start` records

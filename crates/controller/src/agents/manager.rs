@@ -135,6 +135,14 @@ pub enum ContactEvent {
     Hold { agent: String },
     /// The agent resumed the held call: route customer ↔ agent again.
     Unhold { agent: String },
+    /// The agent transferred the call (blind): hang the agent's leg up (the ACD knows: do
+    /// not report it), play music to the customer and enqueue again in `queue` / for
+    /// `to_agent`.
+    Transfer {
+        agent: String,
+        queue: Option<String>,
+        to_agent: Option<String>,
+    },
     /// The agent's request on the call's recording; answer on `reply`.
     Recording {
         agent: String,
@@ -202,6 +210,12 @@ pub enum AgentAction {
     HangUp,
     /// Finish wrap-up early; the disposition (if any) goes to the last contact's record.
     FinishWrapUp { disposition: Option<String> },
+    /// Blind transfer: the agent leaves the call (wrap-up) and the customer waits, with
+    /// music, in `queue`, or for `agent` (through `queue` when both are given).
+    Transfer {
+        queue: Option<String>,
+        agent: Option<String>,
+    },
 }
 
 /// A configuration change applied live.
@@ -225,6 +239,12 @@ pub enum ManagerError {
     /// A disposition was given but the agent has handled no contact.
     #[error("agent {0} has no contact to give a disposition to")]
     NoContact(String),
+    /// A transfer's target does not exist.
+    #[error("{0}")]
+    NoTarget(String),
+    /// Not possible now (e.g. a transfer to a queue nobody is logged in to).
+    #[error("{0}")]
+    Refused(String),
     /// The manager task has stopped (shutdown).
     #[error("the agent manager has stopped")]
     Stopped,
@@ -235,7 +255,8 @@ impl ManagerError {
     pub fn http_status(&self) -> u16 {
         match self {
             ManagerError::Acd(e) => e.http_status(),
-            ManagerError::NoContact(_) => 409,
+            ManagerError::NoContact(_) | ManagerError::Refused(_) => 409,
+            ManagerError::NoTarget(_) => 404,
             ManagerError::Stopped => 503,
         }
     }
@@ -925,6 +946,39 @@ impl Driver {
                 }
                 Ok(())
             }
+            AgentAction::Transfer {
+                queue,
+                agent: to_agent,
+            } => {
+                let contact = state
+                    .contact()
+                    .filter(|_| {
+                        matches!(state, AgentState::OnCall { .. } | AgentState::OnHold { .. })
+                    })
+                    .ok_or_else(|| {
+                        ManagerError::Refused(format!("agent {agent} is not on a call"))
+                    })?;
+                self.check_transfer_target(now, &agent, queue.as_deref(), to_agent.as_deref())?;
+                // The agent's part ends here (wrap-up); the contact task hangs its leg up and
+                // enqueues the customer again, a new contact for the ACD.
+                self.input(
+                    now,
+                    Input::AgentHungUp {
+                        agent: agent.clone(),
+                    },
+                )?;
+                tracing::info!(%agent, ?queue, ?to_agent, "blind transfer");
+                self.tell(
+                    contact,
+                    ContactEvent::Transfer {
+                        agent: agent.to_string(),
+                        queue,
+                        to_agent,
+                    },
+                );
+                self.forget(contact);
+                Ok(())
+            }
             AgentAction::FinishWrapUp { disposition } => {
                 if let Some(d) = &disposition {
                     let record = self
@@ -942,6 +996,60 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// A blind transfer's target must exist and have someone to answer: the queue an agent
+    /// other than the transferring one is logged in to, or a logged-in other agent.
+    fn check_transfer_target(
+        &mut self,
+        now: Instant,
+        from: &AgentId,
+        queue: Option<&str>,
+        to_agent: Option<&str>,
+    ) -> Result<(), ManagerError> {
+        if queue.is_none() && to_agent.is_none() {
+            return Err(ManagerError::Refused(
+                "a transfer needs a queue or an agent".into(),
+            ));
+        }
+        if let Some(q) = queue {
+            let id = QueueId::from(q);
+            let stats = self
+                .acd
+                .queue_stats(now, &id)
+                .ok_or_else(|| ManagerError::NoTarget(format!("no queue {q:?}")))?;
+            let a = &stats.agents;
+            let mut logged_in =
+                a.available + a.ringing + a.on_call + a.on_hold + a.wrap_up + a.not_ready;
+            let serves = self
+                .acd
+                .agent_config(from)
+                .is_some_and(|c| c.queues.contains(&id));
+            if serves {
+                logged_in = logged_in.saturating_sub(1);
+            }
+            if to_agent.is_none() && logged_in == 0 {
+                return Err(ManagerError::Refused(format!(
+                    "no other agent is logged in to queue {q}"
+                )));
+            }
+        }
+        if let Some(t) = to_agent {
+            let id = AgentId::from(t);
+            if &id == from {
+                return Err(ManagerError::Refused(
+                    "an agent cannot transfer a call to itself".into(),
+                ));
+            }
+            match self.acd.agent_state(&id) {
+                None => return Err(ManagerError::NoTarget(format!("no agent {t:?}"))),
+                Some(AgentState::LoggedOut) => {
+                    return Err(ManagerError::Refused(format!("agent {t} is logged out")));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     fn configure(&mut self, now: Instant, change: ConfigChange) -> Result<(), AcdError> {

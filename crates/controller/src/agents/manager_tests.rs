@@ -414,6 +414,62 @@ async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn blind_transfer_ends_the_agents_part_and_hands_the_contact_back() {
+    let m = manager(&["alice", "bob"]);
+    login(&m, "alice").await;
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "alice");
+    m.offer_answered("c-1", "alice");
+    assert!(matches!(
+        next(&mut rx).await,
+        ContactEvent::Connected { .. }
+    ));
+    let transfer = |queue: Option<&str>, agent: Option<&str>| AgentAction::Transfer {
+        queue: queue.map(Into::into),
+        agent: agent.map(Into::into),
+    };
+    // Nobody could answer: refused, nothing changes.
+    for (action, status) in [
+        (transfer(Some("support"), None), 409),
+        (transfer(Some("nowhere"), None), 404),
+        (transfer(None, Some("bob")), 409),
+        (transfer(None, Some("alice")), 409),
+        (transfer(None, Some("carol")), 404),
+        (transfer(None, None), 409),
+    ] {
+        let e = m
+            .agent_action("alice", action.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(e.http_status(), status, "{action:?}: {e}");
+    }
+    assert_eq!(state(&m, "alice").await, "on_call");
+    login(&m, "bob").await;
+    let v = m
+        .agent_action("alice", transfer(Some("support"), None))
+        .await
+        .expect("transfer");
+    assert_eq!(v.state, "wrap_up");
+    assert_eq!(
+        next(&mut rx).await,
+        ContactEvent::Transfer {
+            agent: "alice".into(),
+            queue: Some("support".into()),
+            to_agent: None,
+        }
+    );
+    // The ACD let go of the contact; the contact task enqueues it again.
+    assert_eq!(m.audit().await, Ok(0));
+    let mut rx = enqueue(&m, "c-1");
+    assert_eq!(offered_to(&next(&mut rx).await), "bob");
+    let e = m
+        .agent_action("bob", transfer(Some("support"), None))
+        .await
+        .expect_err("bob is ringing, not on a call");
+    assert_eq!(e.http_status(), 409);
+}
+
+#[tokio::test(start_paused = true)]
 async fn statistics_are_pushed_on_every_change() {
     let m = manager(&["alice"]);
     let mut stats = m.subscribe();

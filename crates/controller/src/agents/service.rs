@@ -198,6 +198,15 @@ impl Forwarder {
             ContactEvent::HangUp { agent } => QueueEvent::HangUp { agent },
             ContactEvent::Hold { agent } => QueueEvent::Hold { agent, hold: true },
             ContactEvent::Unhold { agent } => QueueEvent::Hold { agent, hold: false },
+            ContactEvent::Transfer {
+                agent,
+                queue,
+                to_agent,
+            } => QueueEvent::Transfer {
+                agent,
+                queue,
+                to_agent,
+            },
             ContactEvent::Recording {
                 agent,
                 action,
