@@ -1218,17 +1218,12 @@ impl Call {
         let target = match Uri::parse(&uri) {
             Ok(u) if u.is_sip() => u,
             Ok(_) => {
-                self.feed(flow::Event::TransferFailed {
-                    transfer: op,
-                    reason: format!("{uri}: only sip: and sips: targets can be dialled"),
-                });
+                let reason = format!("{uri}: only sip: and sips: targets can be dialled");
+                self.transfer_failed(op, reason);
                 return;
             }
             Err(e) => {
-                self.feed(flow::Event::TransferFailed {
-                    transfer: op,
-                    reason: format!("{uri}: {e}"),
-                });
+                self.transfer_failed(op, format!("{uri}: {e}"));
                 return;
             }
         };
@@ -1883,6 +1878,7 @@ impl Call {
         agent: &str,
         queue: Option<String>,
         to_agent: Option<String>,
+        uri: Option<String>,
     ) {
         let Some(ob) = self
             .outbound
@@ -1908,18 +1904,46 @@ impl Call {
                 Err(e) => tracing::warn!(error = %e, "transfer: recording not stopped"),
             }
         }
+        self.transfers += 1;
+        let entry = OpId(AGENT_TRANSFER_ENTRIES | self.transfers);
+        self.agent_transfer = Some(entry);
+        let target = match (&uri, &queue, &to_agent) {
+            (Some(u), _, _) => u.clone(),
+            (None, Some(q), Some(a)) => format!("agent {a} in queue {q}"),
+            (None, Some(q), None) => format!("queue {q}"),
+            (None, None, Some(a)) => format!("agent {a}"),
+            (None, None, None) => "nowhere".into(),
+        };
+        self.records.path_step(
+            &format!("agent {agent} transferred to {target}"),
+            Timestamp::now(),
+        );
+        tracing::info!(%agent, %target, "blind transfer");
+        if let Some(uri) = uri {
+            // The dial plays ringback to the caller; bridged on answer.
+            self.transfer(entry, uri).await;
+            return;
+        }
         if let Some(m) = &self.media {
             let req = self.hold_music();
             if let Err(e) = m.client.play(m.session, m.leg.id, &req).await {
                 tracing::warn!(error = %e, "transfer: hold music");
             }
         }
-        self.transfers += 1;
-        let entry = OpId(AGENT_TRANSFER_ENTRIES | self.transfers);
-        self.agent_transfer = Some(entry);
-        tracing::info!(%agent, ?queue, ?to_agent, "blind transfer: queued again");
         self.enqueue(entry, queue, 0, to_agent);
         self.set_state("queued");
+    }
+
+    /// A transfer could not be made: the flow's (it decides what next) or an agent's.
+    fn transfer_failed(&mut self, op: OpId, reason: String) {
+        if self.agent_transfer == Some(op) {
+            self.agent_transfer_failed(&reason);
+        } else {
+            self.feed(flow::Event::TransferFailed {
+                transfer: op,
+                reason,
+            });
+        }
     }
 
     /// The queue of an agent's blind transfer let the customer go (max wait, no agents,
@@ -1951,10 +1975,7 @@ impl Call {
         match purpose {
             Purpose::Transfer { op, uri } => {
                 tracing::debug!(%uri, "transfer failed");
-                self.feed(flow::Event::TransferFailed {
-                    transfer: op,
-                    reason: reason.to_string(),
-                });
+                self.transfer_failed(op, reason.to_string());
             }
             Purpose::Agent { result: tx, .. } => {
                 let _ = tx.send(result);
@@ -2393,7 +2414,11 @@ impl Call {
                     agent,
                     queue,
                     to_agent,
-                } => self.agent_blind_transfer(&agent, queue, to_agent).await,
+                    uri,
+                } => {
+                    self.agent_blind_transfer(&agent, queue, to_agent, uri)
+                        .await;
+                }
                 QueueEvent::MaxWait { entry } if self.agent_transfer == Some(entry) => {
                     self.agent_transfer_failed("max wait");
                 }

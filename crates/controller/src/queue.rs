@@ -185,6 +185,8 @@ pub enum QueueEvent {
         queue: Option<String>,
         /// The agent to wait for.
         to_agent: Option<String>,
+        /// Or a SIP URI to dial (the caller hears ringback meanwhile).
+        uri: Option<String>,
     },
     /// The agent's desktop starts, stops, pauses or resumes the call's recording; the
     /// contact answers on `reply`.

@@ -21,6 +21,9 @@
 //!   transfers a connected caller back into the queue; its phone gets BYE, the caller stays
 //!   up, hears music and is answered by the other agent; one call record lists both offers.
 //!   Transfers nobody could answer are refused up front.
+//! * `agent_blind_transfer_to_a_sip_uri`: the agent's desktop transfers the caller to a
+//!   SIP phone outside the ACD; that phone answers and talks to the caller until the caller
+//!   hangs up; the call record's path says who transferred where.
 //! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
 //! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
@@ -1125,6 +1128,78 @@ fn agent_blind_transfer_to_the_queue_reaches_another_agent() {
         "{ended}"
     );
     second.sipp.stop();
+}
+
+#[test]
+fn agent_blind_transfer_to_a_sip_uri() {
+    let site = Site::start(&["first"], "ring_timeout = \"5s\"\nwrap_up = \"30s\"");
+    let mut first = phone(&site, "first", "uas_agent", &["-rtp_echo", "-m", "1"]);
+    // A phone the ACD knows nothing about (another site, a supervisor's desk).
+    let desk_sip = free_sip_port();
+    let mut desk = Sipp::scenario("uas_agent")
+        .file("agent.pcap", &rtp_pcap(*b"DK"))
+        .local(desk_sip, free_udp_port())
+        .args(["-rtp_echo"])
+        .calls(1)
+        .timeout(Duration::from_secs(40))
+        .spawn();
+    let token = site.login("first");
+    let pcap = caller_pcap();
+    // The caller hangs up 8 s after the answer.
+    let (mut caller, _) = customers(&site, &pcap, 1, 1, 8_000);
+    let record = wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "first")
+    });
+    let id = record["id"].as_str().expect("id").to_string();
+    let transfer = |body: Value| {
+        site.call(
+            "POST",
+            "/api/v1/agents/first/transfer",
+            Some(&token),
+            Some(body),
+        )
+    };
+    let (status, v) = transfer(json!({"uri": "tel:+15551234"}));
+    assert_eq!(status, 422, "{v}");
+    let uri = format!("sip:desk@127.0.0.1:{desk_sip}");
+    let (status, v) = transfer(json!({"uri": uri, "queue": "support"}));
+    assert_eq!(status, 422, "{v}");
+    let (status, v) = transfer(json!({"uri": uri}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "wrap_up", "{v}");
+    let out = first.sipp.wait(Duration::from_secs(20));
+    assert_eq!(
+        (out.successful, out.failed),
+        (1, 0),
+        "first got BYE: {}",
+        out.output
+    );
+    wait_for(
+        "the caller bridged to the desk",
+        Duration::from_secs(10),
+        || {
+            let (_, v) = site.call("GET", "/api/v1/contacts", Some(ADMIN), None);
+            v.as_array()?
+                .iter()
+                .any(|c| c["id"] == id.as_str() && c["state"] == "bridged")
+                .then_some(())
+        },
+    );
+    // The caller hangs up; the desk gets BYE.
+    let out = caller.wait(Duration::from_secs(30));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
+    let out = desk.wait(Duration::from_secs(20));
+    assert_eq!((out.successful, out.failed), (1, 0), "desk: {}", out.output);
+    let ended = wait_for("the record ended", Duration::from_secs(10), || {
+        let c = site.cdr(&id);
+        (c["status"] == "ended").then_some(c)
+    });
+    assert_eq!(ended["hangup_by"], "customer", "{ended}");
+    let path = ended["path"].to_string();
+    assert!(
+        path.contains(&format!("agent first transferred to {uri}")),
+        "{ended}"
+    );
 }
 
 #[test]

@@ -1098,13 +1098,17 @@ pub struct TransferIn {
     /// The agent the customer waits for (through `queue` when given, else that agent's
     /// first queue).
     pub agent: Option<String>,
+    /// Or a SIP URI to dial (`sip:` or `sips:`), e.g. another site or a supervisor's
+    /// phone; not together with `queue` or `agent`.
+    pub uri: Option<String>,
 }
 
 /// Blind transfer: the agent leaves the call (its phone gets BYE; it enters wrap-up) and
-/// the customer waits, with music, in the queue or for the agent named. Refused when the
-/// target does not exist (404) or nobody could answer: a queue no other agent is logged in
-/// to, a logged-out agent, the agent itself (409). If the new queue later gives up (its max
-/// wait), the call ends; the call record says why.
+/// the customer waits, with music, in the queue or for the agent named, or hears ringback
+/// while the SIP URI is dialled. Refused when the target does not exist (404) or nobody
+/// could answer: a queue no other agent is logged in to, a logged-out agent, the agent
+/// itself (409). If the new queue later gives up (its max wait) or the URI does not answer,
+/// the call ends; the call record says why.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/transfer", tag = "agent",
     params(("id" = String, Path, description = "The agent")), request_body = TransferIn,
     responses((status = 200, body = AgentView), (status = 404, body = ApiError),
@@ -1116,16 +1120,27 @@ async fn transfer(
     Body(body): Body<TransferIn>,
 ) -> Result<Json<AgentView>, ApiError> {
     let named = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-    if !named(&body.queue) && !named(&body.agent) {
-        return Err(invalid("give a queue, an agent, or both"));
+    match (named(&body.queue) || named(&body.agent), named(&body.uri)) {
+        (false, false) => return Err(invalid("give a queue, an agent, or a uri")),
+        (true, true) => return Err(invalid("uri: not together with queue or agent")),
+        _ => {}
     }
+    if let Some(uri) = body.uri.as_deref().filter(|u| !u.trim().is_empty()) {
+        match sip::Uri::parse(uri) {
+            Ok(u) if u.is_sip() => {}
+            Ok(_) => return Err(invalid("uri: only sip: and sips: URIs can be dialled")),
+            Err(e) => return Err(invalid(format!("uri: {e}"))),
+        }
+    }
+    let given = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     act(
         &api,
         &headers,
         &id,
         AgentAction::Transfer {
-            queue: body.queue.filter(|q| !q.trim().is_empty()),
-            agent: body.agent.filter(|a| !a.trim().is_empty()),
+            queue: given(body.queue),
+            agent: given(body.agent),
+            uri: given(body.uri),
         },
     )
     .await

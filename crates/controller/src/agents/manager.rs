@@ -137,11 +137,12 @@ pub enum ContactEvent {
     Unhold { agent: String },
     /// The agent transferred the call (blind): hang the agent's leg up (the ACD knows: do
     /// not report it), play music to the customer and enqueue again in `queue` / for
-    /// `to_agent`.
+    /// `to_agent`, or dial `uri`.
     Transfer {
         agent: String,
         queue: Option<String>,
         to_agent: Option<String>,
+        uri: Option<String>,
     },
     /// The agent's request on the call's recording; answer on `reply`.
     Recording {
@@ -211,10 +212,12 @@ pub enum AgentAction {
     /// Finish wrap-up early; the disposition (if any) goes to the last contact's record.
     FinishWrapUp { disposition: Option<String> },
     /// Blind transfer: the agent leaves the call (wrap-up) and the customer waits, with
-    /// music, in `queue`, or for `agent` (through `queue` when both are given).
+    /// music, in `queue`, or for `agent` (through `queue` when both are given), or the call
+    /// goes to `uri` (a SIP URI, dialled as is; not with a queue or agent).
     Transfer {
         queue: Option<String>,
         agent: Option<String>,
+        uri: Option<String>,
     },
 }
 
@@ -949,6 +952,7 @@ impl Driver {
             AgentAction::Transfer {
                 queue,
                 agent: to_agent,
+                uri,
             } => {
                 let contact = state
                     .contact()
@@ -958,7 +962,15 @@ impl Driver {
                     .ok_or_else(|| {
                         ManagerError::Refused(format!("agent {agent} is not on a call"))
                     })?;
-                self.check_transfer_target(now, &agent, queue.as_deref(), to_agent.as_deref())?;
+                if uri.is_some() {
+                    if queue.is_some() || to_agent.is_some() {
+                        return Err(ManagerError::Refused(
+                            "a transfer goes to a SIP URI or to a queue/agent, not both".into(),
+                        ));
+                    }
+                } else {
+                    self.check_transfer_target(now, &agent, queue.as_deref(), to_agent.as_deref())?;
+                }
                 // The agent's part ends here (wrap-up); the contact task hangs its leg up and
                 // enqueues the customer again, a new contact for the ACD.
                 self.input(
@@ -967,13 +979,14 @@ impl Driver {
                         agent: agent.clone(),
                     },
                 )?;
-                tracing::info!(%agent, ?queue, ?to_agent, "blind transfer");
+                tracing::info!(%agent, ?queue, ?to_agent, ?uri, "blind transfer");
                 self.tell(
                     contact,
                     ContactEvent::Transfer {
                         agent: agent.to_string(),
                         queue,
                         to_agent,
+                        uri,
                     },
                 );
                 self.forget(contact);

@@ -427,6 +427,7 @@ async fn blind_transfer_ends_the_agents_part_and_hands_the_contact_back() {
     let transfer = |queue: Option<&str>, agent: Option<&str>| AgentAction::Transfer {
         queue: queue.map(Into::into),
         agent: agent.map(Into::into),
+        uri: None,
     };
     // Nobody could answer: refused, nothing changes.
     for (action, status) in [
@@ -456,6 +457,7 @@ async fn blind_transfer_ends_the_agents_part_and_hands_the_contact_back() {
             agent: "alice".into(),
             queue: Some("support".into()),
             to_agent: None,
+            uri: None,
         }
     );
     // The ACD let go of the contact; the contact task enqueues it again.

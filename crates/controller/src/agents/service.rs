@@ -202,10 +202,12 @@ impl Forwarder {
                 agent,
                 queue,
                 to_agent,
+                uri,
             } => QueueEvent::Transfer {
                 agent,
                 queue,
                 to_agent,
+                uri,
             },
             ContactEvent::Recording {
                 agent,
