@@ -199,14 +199,22 @@ pub struct MediaHandlerView {
     pub status_age_s: Option<f64>,
 }
 
-/// The media handlers, their state and load.
+/// The media handlers, their addresses, state and load (admin token).
 #[utoipa::path(
     get,
     path = "/api/v1/media-handlers",
-    responses((status = 200, body = [MediaHandlerView]))
+    responses((status = 200, body = [MediaHandlerView]), (status = 401, body = ApiError))
 )]
-async fn list_media_handlers(State(state): State<Arc<ApiState>>) -> Json<Vec<MediaHandlerView>> {
-    let views = state
+async fn list_media_handlers(
+    State(state): State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Vec<MediaHandlerView>>, ApiError> {
+    require_admin(&state, &headers)?;
+    Ok(Json(handler_views(&state)))
+}
+
+fn handler_views(state: &ApiState) -> Vec<MediaHandlerView> {
+    state
         .registry
         .views()
         .into_iter()
@@ -222,8 +230,7 @@ async fn list_media_handlers(State(state): State<Arc<ApiState>>) -> Json<Vec<Med
             reported_sessions: v.reported_sessions,
             status_age_s: v.status_age.map(|d| d.as_secs_f64()),
         })
-        .collect();
-    Json(views)
+        .collect()
 }
 
 /// The answer to a self-registration.
@@ -282,8 +289,8 @@ async fn update_media_handler(
     require_admin(&state, &headers)?;
     let hid = bandwidth::HandlerId(id.clone());
     state.registry.set_draining(&hid, update.draining)?;
-    let Json(all) = list_media_handlers(State(state)).await;
-    all.into_iter()
+    handler_views(&state)
+        .into_iter()
         .find(|h| h.id == id)
         .map(Json)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no media handler {id:?}")))

@@ -73,10 +73,16 @@ fn caller_hears_the_prompts_on_one_continuous_stream() {
 
     let cdr = &sb.ended_cdrs(1, Duration::from_secs(10))[0];
     let path = format!("/api/v1/cdrs/{}", cdr["id"].as_str().unwrap());
-    // Call records are for the administrator: no token, or a wrong one, gets 401.
+    // Call records, live contacts and the media handlers (their addresses and load) are
+    // for the administrator: no token, or a wrong one, gets 401.
     for auth in [None, Some("Bearer not-the-token")] {
         let headers: Vec<(&str, &str)> = auth.map(|a| ("Authorization", a)).into_iter().collect();
-        for p in [path.as_str(), "/api/v1/cdrs", "/api/v1/contacts"] {
+        for p in [
+            path.as_str(),
+            "/api/v1/cdrs",
+            "/api/v1/contacts",
+            "/api/v1/media-handlers",
+        ] {
             let r = testkit::http::request(sb.http, "GET", p, &headers, None).expect("GET");
             assert_eq!(r.status, 401, "GET {p} with {auth:?}: {}", r.text());
         }
