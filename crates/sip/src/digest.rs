@@ -2,16 +2,21 @@
 //! SHA-256): challenges and credentials as header values, the response computation for both
 //! sides, and a stateless nonce scheme for the server.
 //!
-//! **Nonces.** [`DigestServer`] needs no per-nonce state: a nonce is the time it was issued
-//! (milliseconds since the server was created) followed by an HMAC-SHA256 over that time and
-//! the realm, keyed with a secret the caller supplies at start (the driver reads it from the
-//! OS RNG; the core never does). A nonce is accepted if its MAC is right and it is younger
-//! than the configured lifetime. An old nonce, or one from before a restart (other secret),
-//! with a correct response gets a fresh challenge with `stale=true`; a wrong password never
-//! passes. Limit: nonce counts are not tracked, so a captured Authorization can be replayed
-//! within the nonce lifetime (keep it short; REGISTER replays only refresh a binding the
-//! attacker cannot change).
+//! **Nonces.** [`DigestServer`] issues nonces without storing them: a nonce is the time it
+//! was issued (milliseconds since the server was created) followed by an HMAC-SHA256 over
+//! that time and the realm, keyed with a secret the caller supplies at start (the driver
+//! reads it from the OS RNG; the core never does). A nonce is accepted if its MAC is right
+//! and it is younger than the configured lifetime. An old nonce, or one from before a
+//! restart (other secret), with a correct response gets a fresh challenge with `stale=true`;
+//! a wrong password never passes.
+//!
+//! **Replays.** Only credentials that verified are remembered, per user and nonce, until the
+//! nonce expires: with `qop=auth` the nonce count must grow from one request to the next
+//! (RFC 7616 §3.4); without `qop` a nonce serves one request. A replayed Authorization (a
+//! count already seen) gets a fresh challenge with `stale=true`, so an honest client that
+//! lost track simply answers it again, and a captured header is worth nothing.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -310,7 +315,8 @@ pub fn authorize(
 pub enum Verdict {
     /// Right password, fresh nonce of ours.
     Ok,
-    /// Right password, but the nonce expired or is not ours: challenge again with `stale=true`.
+    /// Right password, but the nonce expired or is not ours, or the credentials were used
+    /// already (a replay): challenge again with `stale=true`.
     Stale,
     /// Wrong password, wrong realm, or malformed: challenge again.
     Rejected(&'static str),
@@ -325,7 +331,18 @@ pub struct DigestServer {
     lifetime: Duration,
     algorithms: Vec<Algorithm>,
     opaque: Option<String>,
+    /// (user, nonce) → the highest nonce count used (0: a request without `qop`) and when
+    /// the nonce was issued; pruned once nonces expire.
+    used: HashMap<(String, String), (u32, Instant)>,
+    /// `used` is pruned when it grows past this (then set to twice what is left).
+    prune_at: usize,
+    /// The time stamp of the last nonce issued: every nonce gets a later one (a burst
+    /// within one millisecond runs a few milliseconds ahead), so no two challenges share a
+    /// nonce and an honest client's first count is never taken for a replay.
+    last_issued_ms: Option<u64>,
 }
+
+const MIN_PRUNE_AT: usize = 1024;
 
 impl std::fmt::Debug for DigestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -351,6 +368,9 @@ impl DigestServer {
             lifetime: Duration::from_secs(300),
             algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
             opaque: None,
+            used: HashMap::new(),
+            prune_at: MIN_PRUNE_AT,
+            last_issued_ms: None,
         }
     }
 
@@ -390,9 +410,13 @@ impl DigestServer {
         m
     }
 
-    /// A fresh nonce for `now`.
-    pub fn nonce(&self, now: Instant) -> String {
-        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+    /// A fresh nonce for `now`, unlike any issued before.
+    pub fn nonce(&mut self, now: Instant) -> String {
+        let mut ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        if let Some(last) = self.last_issued_ms {
+            ms = ms.max(last + 1);
+        }
+        self.last_issued_ms = Some(ms);
         let ts = ms.to_be_bytes();
         let tag = self.mac(&ts).finalize().into_bytes();
         format!(
@@ -404,21 +428,45 @@ impl DigestServer {
 
     /// Whether `nonce` is ours: `Some(age)` when its MAC is right.
     fn nonce_age(&self, now: Instant, nonce: &str) -> Option<Duration> {
+        // A nonce of a burst may carry a time a little ahead: its age is then zero.
+        self.nonce_issued(nonce)
+            .map(|issued| now.saturating_duration_since(issued))
+    }
+
+    /// When `nonce` was issued, if it is ours.
+    fn nonce_issued(&self, nonce: &str) -> Option<Instant> {
         if nonce.len() != 16 + 2 * NONCE_MAC_BYTES {
             return None;
         }
         let raw = hex::decode(nonce).ok()?;
         let ts: [u8; 8] = raw[..8].try_into().ok()?;
         self.mac(&ts).verify_truncated_left(&raw[8..]).ok()?;
-        let issued = self.epoch + Duration::from_millis(u64::from_be_bytes(ts));
-        if issued > now {
-            return None;
+        Some(self.epoch + Duration::from_millis(u64::from_be_bytes(ts)))
+    }
+
+    /// Records a use of verified credentials; `false` for a replay (a count not above the
+    /// last one for this user and nonce; any second use without `qop`).
+    fn first_use(&mut self, now: Instant, creds: &Credentials, nc: u32) -> bool {
+        let issued = self.nonce_issued(&creds.nonce).unwrap_or(now);
+        let key = (creds.username.clone(), creds.nonce.clone());
+        match self.used.get_mut(&key) {
+            Some((last, _)) if nc <= *last => return false,
+            Some((last, _)) => *last = nc,
+            None => {
+                self.used.insert(key, (nc, issued));
+            }
         }
-        Some(now - issued)
+        if self.used.len() > self.prune_at {
+            let lifetime = self.lifetime;
+            self.used
+                .retain(|_, (_, issued)| now.saturating_duration_since(*issued) <= lifetime);
+            self.prune_at = (2 * self.used.len()).max(MIN_PRUNE_AT);
+        }
+        true
     }
 
     /// The challenges to send (one per algorithm, same nonce).
-    pub fn challenges(&self, now: Instant, stale: bool) -> Vec<Challenge> {
+    pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<Challenge> {
         let nonce = self.nonce(now);
         self.algorithms
             .iter()
@@ -436,7 +484,7 @@ impl DigestServer {
     /// Checks credentials for a request with `method` and `request_uri`, given the user's
     /// password (looked up by the caller from `creds.username`).
     pub fn verify(
-        &self,
+        &mut self,
         now: Instant,
         method: &Method,
         request_uri: &Uri,
@@ -483,9 +531,18 @@ impl DigestServer {
             return Verdict::Rejected("wrong credentials");
         }
         match self.nonce_age(now, &creds.nonce) {
-            Some(age) if age <= self.lifetime => Verdict::Ok,
-            _ => Verdict::Stale,
+            Some(age) if age <= self.lifetime => {}
+            _ => return Verdict::Stale,
         }
+        // Checked above: with qop the count is 8 hex digits.
+        let nc = qop.map_or(0, |(_, nc, _)| u32::from_str_radix(nc, 16).unwrap_or(0));
+        if qop.is_some() && nc == 0 {
+            return Verdict::Rejected("bad nonce count");
+        }
+        if !self.first_use(now, creds, nc) {
+            return Verdict::Stale;
+        }
+        Verdict::Ok
     }
 }
 
@@ -559,15 +616,24 @@ mod tests {
     #[test]
     fn right_password_passes_and_wrong_never_does() {
         let t0 = Instant::now();
-        let s = server(t0);
+        let mut s = server(t0);
         let uri = Uri::parse("sip:switchboard.local").unwrap();
-        for ch in s.challenges(t0, false) {
-            let good = authorize(&ch, "alice", "secret", &Method::Register, &uri, "c1", 1);
+        // One nonce for both algorithms: the counts go on from one to the next.
+        for (nc, ch) in (1..).zip(s.challenges(t0, false)) {
+            let good = authorize(&ch, "alice", "secret", &Method::Register, &uri, "c1", nc);
             assert_eq!(
                 s.verify(t0, &Method::Register, &uri, &good, "secret"),
                 Verdict::Ok
             );
-            let bad = authorize(&ch, "alice", "guess", &Method::Register, &uri, "c1", 1);
+            let bad = authorize(
+                &ch,
+                "alice",
+                "guess",
+                &Method::Register,
+                &uri,
+                "c1",
+                nc + 10,
+            );
             assert_eq!(
                 s.verify(t0, &Method::Register, &uri, &bad, "secret"),
                 Verdict::Rejected("wrong credentials")
@@ -584,7 +650,7 @@ mod tests {
     #[test]
     fn expired_or_foreign_nonce_with_right_password_is_stale() {
         let t0 = Instant::now();
-        let s = server(t0);
+        let mut s = server(t0);
         let uri = Uri::parse("sip:switchboard.local").unwrap();
         let ch = &s.challenges(t0, false)[0];
         let creds = authorize(ch, "alice", "secret", &Method::Register, &uri, "c1", 1);
@@ -598,7 +664,7 @@ mod tests {
             ),
             Verdict::Stale
         );
-        let restarted = DigestServer::new("switchboard", [8; 32], t0);
+        let mut restarted = DigestServer::new("switchboard", [8; 32], t0);
         assert_eq!(
             restarted.verify(t0, &Method::Register, &uri, &creds, "secret"),
             Verdict::Stale
@@ -624,7 +690,7 @@ mod tests {
     #[test]
     fn realm_uri_and_method_are_bound() {
         let t0 = Instant::now();
-        let s = server(t0);
+        let mut s = server(t0);
         let uri = Uri::parse("sip:switchboard.local").unwrap();
         let ch = &s.challenges(t0, false)[0];
         let creds = authorize(ch, "alice", "secret", &Method::Register, &uri, "c1", 1);
@@ -643,5 +709,128 @@ mod tests {
             s.verify(t0, &Method::Register, &uri, &wrong_realm, "secret"),
             Verdict::Rejected("wrong realm")
         );
+    }
+
+    #[test]
+    fn replayed_credentials_are_stale_and_counts_must_grow() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let uri = Uri::parse("sip:switchboard.local").unwrap();
+        let ch = s.challenges(t0, false).remove(0);
+        let r = |nc| authorize(&ch, "alice", "secret", &Method::Register, &uri, "c1", nc);
+        let t = t0 + Duration::from_secs(1);
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(1), "secret"),
+            Verdict::Ok
+        );
+        // The same header again (a capture replayed), and an older count: stale.
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(1), "secret"),
+            Verdict::Stale
+        );
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(2), "secret"),
+            Verdict::Ok
+        );
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(2), "secret"),
+            Verdict::Stale
+        );
+        // Counts may skip (requests lost on the way), never go back.
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(9), "secret"),
+            Verdict::Ok
+        );
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(5), "secret"),
+            Verdict::Stale
+        );
+        // Another user answering the same nonce counts on its own.
+        let bob = authorize(&ch, "bob", "pw", &Method::Register, &uri, "c2", 1);
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &bob, "pw"),
+            Verdict::Ok
+        );
+        // A count of zero is not a count.
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(0), "secret"),
+            Verdict::Rejected("bad nonce count")
+        );
+        // A wrong password is rejected before anything is remembered.
+        let guess = authorize(&ch, "alice", "guess", &Method::Register, &uri, "c1", 20);
+        assert!(matches!(
+            s.verify(t, &Method::Register, &uri, &guess, "secret"),
+            Verdict::Rejected(_)
+        ));
+        assert_eq!(
+            s.verify(t, &Method::Register, &uri, &r(20), "secret"),
+            Verdict::Ok
+        );
+    }
+
+    #[test]
+    fn challenges_in_one_millisecond_get_different_nonces() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let uri = Uri::parse("sip:switchboard.local").unwrap();
+        let a = s.challenges(t0, false).remove(0);
+        let b = s.challenges(t0, false).remove(0);
+        assert_ne!(a.nonce, b.nonce);
+        // Each is answered with count 1, as a phone answering a new challenge does.
+        for ch in [a, b] {
+            let c = authorize(&ch, "alice", "secret", &Method::Register, &uri, "c1", 1);
+            assert_eq!(
+                s.verify(t0, &Method::Register, &uri, &c, "secret"),
+                Verdict::Ok
+            );
+        }
+    }
+
+    #[test]
+    fn without_qop_a_nonce_serves_one_request() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let uri = Uri::parse("sip:switchboard.local").unwrap();
+        let mut ch = s.challenges(t0, false).remove(0);
+        ch.qop_auth = false;
+        let creds = authorize(&ch, "alice", "secret", &Method::Register, &uri, "c1", 1);
+        assert_eq!(creds.qop, None);
+        assert_eq!(
+            s.verify(t0, &Method::Register, &uri, &creds, "secret"),
+            Verdict::Ok
+        );
+        assert_eq!(
+            s.verify(t0, &Method::Register, &uri, &creds, "secret"),
+            Verdict::Stale
+        );
+    }
+
+    #[test]
+    fn remembered_uses_are_forgotten_once_their_nonces_expire() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let uri = Uri::parse("sip:switchboard.local").unwrap();
+        let ch = s.challenges(t0, false).remove(0);
+        for i in 0..=MIN_PRUNE_AT {
+            let user = format!("u{i}");
+            let c = authorize(&ch, &user, "pw", &Method::Register, &uri, "c", 1);
+            assert_eq!(s.verify(t0, &Method::Register, &uri, &c, "pw"), Verdict::Ok);
+        }
+        // Nothing had expired at the first prune: kept, and the next prune comes at twice
+        // the size.
+        assert_eq!(s.used.len(), MIN_PRUNE_AT + 1);
+        // Past the lifetime, the use that crosses that size prunes every expired entry.
+        let later = t0 + Duration::from_secs(61);
+        let fresh = s.challenges(later, false).remove(0);
+        for i in 0..=MIN_PRUNE_AT + 1 {
+            let user = format!("v{i}");
+            let c = authorize(&fresh, &user, "pw", &Method::Register, &uri, "c", 1);
+            assert_eq!(
+                s.verify(later, &Method::Register, &uri, &c, "pw"),
+                Verdict::Ok
+            );
+        }
+        assert_eq!(s.used.len(), MIN_PRUNE_AT + 2);
+        assert!(s.used.keys().all(|(u, _)| u.starts_with('v')));
     }
 }

@@ -152,7 +152,7 @@ impl Registrar {
         &self.auth
     }
 
-    fn challenge(&self, now: Instant, req: &Request, stale: bool) -> Response {
+    fn challenge(&mut self, now: Instant, req: &Request, stale: bool) -> Response {
         let mut r = response_to(req, StatusCode::UNAUTHORIZED, None);
         for c in self.auth.challenges(now, stale) {
             // Invariant: challenge values are built from quoted strings and tokens.

@@ -410,9 +410,22 @@ fn replayed_or_older_cseq_for_same_call_id_is_refused() {
         r.handle_register(t0, &req, None, &passwords).status(),
         StatusCode::OK
     );
-    // The same request again (same Call-ID, same CSeq) is out of order.
+    // The same request again (a capture replayed): its credentials were used, so it only
+    // gets a fresh challenge.
     let again = r.handle_register(t0, &req, None, &passwords);
-    assert_eq!(again.status(), StatusCode::SERVER_INTERNAL_ERROR);
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        again
+            .headers()
+            .value(&HeaderName::WwwAuthenticate)
+            .is_some_and(|v| v.contains("stale=true")),
+        "{again:?}"
+    );
+    // Rightly authenticated but with the same Call-ID and CSeq: out of order.
+    alice.cseq -= 1;
+    let same_cseq = alice.register(&["<sip:alice@h>"], Some(600), Some(&again));
+    let refused = r.handle_register(t0, &same_cseq, None, &passwords);
+    assert_eq!(refused.status(), StatusCode::SERVER_INTERNAL_ERROR);
     // A new Call-ID (phone rebooted) with a lower CSeq is fine.
     let mut rebooted = Phone::new("alice", "wonderland", "c14");
     let ok = register_authenticated(&mut r, t0, &mut rebooted, &["<sip:alice@h>"], Some(600));
