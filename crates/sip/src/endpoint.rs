@@ -217,7 +217,14 @@ struct ServerCtx {
     to_tag: String,
     dialog: Option<DialogId>,
     kind: ServerKind,
+    /// Its key in `merge` (requests outside a dialog).
+    merge: Option<MergeKey>,
 }
+
+/// What identifies a request outside a dialog apart from its branch (RFC 3261 §8.2.2.2):
+/// the same From tag, Call-ID and CSeq arriving in a second transaction is the same request
+/// come again along another path (a loop, or a forking proxy): answered `482`.
+type MergeKey = (String, String, u32, Method);
 
 #[derive(Clone, Debug, Default)]
 struct ClientCtx {
@@ -237,6 +244,8 @@ pub struct Endpoint {
     dialog_index: HashMap<DialogKey, DialogId>,
     next_dialog: u64,
     servers: HashMap<ServerTxId, ServerCtx>,
+    /// Live server transactions outside a dialog, for merged-request detection.
+    merge: HashMap<MergeKey, ServerTxId>,
     clients: HashMap<ClientTxId, ClientCtx>,
     timers: BinaryHeap<Reverse<(Instant, u64, DialogId, DialogTimer)>>,
     timer_seq: u64,
@@ -296,6 +305,7 @@ impl Endpoint {
             dialog_index: HashMap::new(),
             next_dialog: 1,
             servers: HashMap::new(),
+            merge: HashMap::new(),
             clients: HashMap::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
@@ -528,7 +538,9 @@ impl Endpoint {
                     self.clients.remove(&c);
                 }
                 TxId::Server(s) => {
-                    self.servers.remove(&s);
+                    if let Some(key) = self.servers.remove(&s).and_then(|c| c.merge) {
+                        self.merge.remove(&key);
+                    }
                 }
             },
         }
@@ -546,14 +558,39 @@ impl Endpoint {
         let to_tag = h.to().ok().and_then(|t| t.tag().map(str::to_string));
         let method = req.method().clone();
         let fresh_tag = self.new_tag();
+        let merge_key = match (&method, &to_tag) {
+            (Method::Cancel | Method::Ack, _) | (_, Some(_)) => None,
+            (_, None) => match (h.from(), h.call_id(), h.cseq()) {
+                (Ok(from), Ok(call_id), Ok(cseq)) => from.tag().map(|tag| {
+                    (
+                        tag.to_string(),
+                        call_id.to_string(),
+                        cseq.seq,
+                        method.clone(),
+                    )
+                }),
+                _ => None,
+            },
+        };
+        let merged = merge_key
+            .as_ref()
+            .is_some_and(|k| self.merge.get(k).is_some_and(|other| *other != tx));
         self.servers.insert(
             tx,
             ServerCtx {
                 to_tag: to_tag.clone().unwrap_or(fresh_tag),
                 dialog: None,
                 kind: ServerKind::Other,
+                merge: merge_key.clone().filter(|_| !merged),
             },
         );
+        if merged {
+            self.auto_respond(now, tx, response_to(&req, StatusCode::LOOP_DETECTED, None));
+            return;
+        }
+        if let Some(k) = merge_key {
+            self.merge.insert(k, tx);
+        }
         if method != Method::Cancel {
             let unsupported: Vec<String> = h
                 .tokens(&HeaderName::Require)

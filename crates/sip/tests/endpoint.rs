@@ -385,6 +385,46 @@ fn cancel_for_an_unknown_invite_gets_481() {
 }
 
 #[test]
+fn the_same_request_by_another_path_gets_482() {
+    let mut n = Net::new();
+    let invite = |branch: &str| {
+        format!(
+            "INVITE sip:1000@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{branch}\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1000@192.0.2.2>\r\nCall-ID: loop@x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@192.0.2.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    n.b.handle_input(n.now, Flow::udp(n.a_addr), invite("first").as_bytes());
+    n.pump();
+    // A retransmission (same branch) is absorbed; the same request with another branch
+    // (it came round a loop) is refused.
+    n.b.handle_input(n.now, Flow::udp(n.a_addr), invite("first").as_bytes());
+    n.b.handle_input(n.now, Flow::udp(n.a_addr), invite("looped").as_bytes());
+    n.pump();
+    let invites = n
+        .take_b()
+        .into_iter()
+        .filter(|e| matches!(e, Event::IncomingInvite { .. }))
+        .count();
+    assert_eq!(invites, 1, "the TU sees the call once");
+    let sent = n.wire_from(Side::B);
+    assert!(sent.iter().any(|(_, m)| m == "482 INVITE"), "{sent:?}");
+    // Another CSeq (a new request of the caller) is not a merge.
+    let options = |branch: &str, cseq: u32| {
+        format!(
+            "OPTIONS sip:1000@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK{branch}\r\nFrom: <sip:a@x>;tag=9\r\nTo: <sip:1000@192.0.2.2>\r\nCall-ID: opt@x\r\nCSeq: {cseq} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    n.b.handle_input(n.now, Flow::udp(n.a_addr), options("o1", 1).as_bytes());
+    n.b.handle_input(n.now, Flow::udp(n.a_addr), options("o2", 2).as_bytes());
+    n.pump();
+    let requests = n
+        .take_b()
+        .into_iter()
+        .filter(|e| matches!(e, Event::IncomingRequest { .. }))
+        .count();
+    assert_eq!(requests, 2);
+}
+
+#[test]
 fn request_for_an_unknown_dialog_gets_481() {
     let mut n = Net::new();
     let raw = "BYE sip:switchboard@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKbye1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:1000@192.0.2.2>;tag=gone\r\nCall-ID: nope@x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
