@@ -79,6 +79,12 @@ pub struct SipConfig {
     /// Call-record writes waiting for the store before new calls get `503`.
     #[serde(default = "default_max_record_backlog")]
     pub max_record_backlog: usize,
+    /// Digest algorithms offered to registering phones, one challenge each, in this
+    /// order: `"MD5"`, `"SHA-256"`. Both by default. Some phones cannot take a challenge
+    /// list with an algorithm they do not know (baresip 1.0 with libre 1.1 gives up on the
+    /// whole REGISTER with "Function not implemented"); offer `["MD5"]` to serve them.
+    #[serde(default = "default_digest_algorithms")]
+    pub digest_algorithms: Vec<Spanned<String>>,
 }
 
 /// `[http]`
@@ -491,6 +497,23 @@ impl Config {
                 at(l.span(), e);
             }
         }
+        if self.sip.digest_algorithms.is_empty() {
+            at(
+                0..0,
+                "sip.digest_algorithms: offer at least one (\"MD5\", \"SHA-256\")".into(),
+            );
+        }
+        for a in &self.sip.digest_algorithms {
+            if sip::digest::Algorithm::parse(a.get_ref()).is_none() {
+                at(
+                    a.span(),
+                    format!(
+                        "sip.digest_algorithms: {:?} is not a digest algorithm (\"MD5\", \"SHA-256\")",
+                        a.get_ref()
+                    ),
+                );
+            }
+        }
         if let Err(e) = parse_port_range(self.media.rtp_ports.get_ref()) {
             at(self.media.rtp_ports.span(), e);
         }
@@ -622,6 +645,15 @@ impl Config {
     }
 
     /// The SIP listening sockets (validated at parse).
+    /// The digest algorithms to offer (validated at load).
+    pub fn digest_algorithms(&self) -> Vec<sip::digest::Algorithm> {
+        self.sip
+            .digest_algorithms
+            .iter()
+            .filter_map(|a| sip::digest::Algorithm::parse(a.get_ref()))
+            .collect()
+    }
+
     pub fn sip_listen(&self) -> Vec<Listen> {
         self.sip
             .listen
@@ -673,6 +705,7 @@ impl Default for SipConfig {
             retry_after: default_retry_after(),
             max_setups: default_max_setups(),
             max_record_backlog: default_max_record_backlog(),
+            digest_algorithms: default_digest_algorithms(),
         }
     }
 }
@@ -707,6 +740,12 @@ impl Default for BandwidthConfig {
     }
 }
 
+fn default_digest_algorithms() -> Vec<Spanned<String>> {
+    vec![
+        Spanned::new(0..0, "MD5".to_string()),
+        Spanned::new(0..0, "SHA-256".to_string()),
+    ]
+}
 fn default_sip_listen() -> Vec<Spanned<String>> {
     vec![
         Spanned::new(0..0, "udp:0.0.0.0:5060".to_string()),
@@ -896,6 +935,21 @@ flow = "other"
         );
         let err = parse("[bandwidth]\nvideo = [\"PCMU\"]\n").unwrap_err();
         assert!(err.0[0].message.contains("not a video codec"), "{err}");
+    }
+
+    #[test]
+    fn digest_algorithms_default_to_both_and_bad_names_are_problems() {
+        use sip::digest::Algorithm;
+        let c = parse("").unwrap();
+        assert_eq!(c.digest_algorithms(), [Algorithm::Md5, Algorithm::Sha256]);
+        let c = parse("[sip]\ndigest_algorithms = [\"md5\"]\n").unwrap();
+        assert_eq!(c.digest_algorithms(), [Algorithm::Md5]);
+        let err = parse("[sip]\ndigest_algorithms = [\"MD5\",\n  \"SHA-1\"]\n").unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].line, 3, "{err}");
+        assert!(err.0[0].message.contains("not a digest algorithm"), "{err}");
+        let err = parse("[sip]\ndigest_algorithms = []\n").unwrap_err();
+        assert!(err.0[0].message.contains("at least one"), "{err}");
     }
 
     #[test]

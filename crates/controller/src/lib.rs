@@ -422,6 +422,7 @@ impl Controller {
             host: host.clone(),
             port,
             realm: config.sip.domain.clone(),
+            digest_algorithms: config.digest_algorithms(),
             max_calls: config.sip.max_calls,
             retry_after: config.sip.retry_after,
             max_setups: config.sip.max_setups,

@@ -253,6 +253,8 @@ pub struct SignallingConfig {
     pub port: Option<u16>,
     /// The digest realm (`sip.domain`).
     pub realm: String,
+    /// Digest algorithms offered, in order (`sip.digest_algorithms`).
+    pub digest_algorithms: Vec<sip::digest::Algorithm>,
     /// Concurrent calls before `503`.
     pub max_calls: usize,
     /// `Retry-After` of the overload `503`.
@@ -357,7 +359,8 @@ impl SigInbox {
         ep_cfg.user_agent = Some(config.user_agent.clone());
         let endpoint = Endpoint::new(ep_cfg)?;
         let start = Instant::now();
-        let digest = sip::digest::DigestServer::new(&config.realm, config.secret, start);
+        let digest = sip::digest::DigestServer::new(&config.realm, config.secret, start)
+            .with_algorithms(&config.digest_algorithms);
         let registrar = Registrar::new(RegistrarConfig::default(), digest);
         let task = Task {
             endpoint,
