@@ -252,8 +252,9 @@ async fn register_media_handler(
     headers: axum::http::HeaderMap,
     Json(reg): Json<media_api::Registration>,
 ) -> Result<Json<Registered>, ApiError> {
-    // A registered handler receives calls' media: only one given the admin token may join.
-    require_admin(&state, &headers)?;
+    // A registered handler receives calls' media: only one given the admin token or the
+    // media handlers' own token (`http.media_handler_token`) may join.
+    crate::agents::api::require_registrar(&state.auth, &headers)?;
     if !(reg.url.starts_with("http://") || reg.url.starts_with("https://")) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

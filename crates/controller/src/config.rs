@@ -97,6 +97,10 @@ pub struct HttpConfig {
     /// data directory when absent.
     #[serde(default)]
     pub admin_token: Option<String>,
+    /// A token that lets a media handler register itself (`switchboard media
+    /// --controller-token`) and nothing else, so handlers need not hold the admin token.
+    #[serde(default)]
+    pub media_handler_token: Option<String>,
 }
 
 /// `[media]`: the media handlers embedded in `switchboard run`.
@@ -715,6 +719,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: default_http_listen(),
             admin_token: None,
+            media_handler_token: None,
         }
     }
 }

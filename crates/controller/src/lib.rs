@@ -342,7 +342,8 @@ impl Controller {
         let (admin_token, admin_token_source) =
             agents::auth::admin_token(config.http.admin_token.as_deref(), &config.data_dir)
                 .map_err(|e| StartError::DataDir(config.data_dir.clone(), e))?;
-        let auth = agents::Auth::new(admin_token);
+        let auth = agents::Auth::new(admin_token)
+            .with_media_handler_token(config.http.media_handler_token.as_deref());
 
         // The agent manager (ACD) with the stored agents and queues, and the directory of
         // credentials and routes that the registrar, the contacts and the admin API share.

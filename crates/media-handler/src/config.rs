@@ -34,8 +34,9 @@ pub struct MediaArgs {
     /// Controller to register with (POSTs this handler's URL and status every 10 s).
     #[arg(long, env = "SWITCHBOARD_CONTROLLER")]
     pub controller: Option<String>,
-    /// The controller's admin token, sent with each registration (the controller refuses
-    /// registrations without it).
+    /// The controller's media-handler token (its `http.media_handler_token`, good for
+    /// registering only) or its admin token, sent with each registration (the controller
+    /// refuses registrations without one).
     #[arg(long, env = "SWITCHBOARD_CONTROLLER_TOKEN", hide_env_values = true)]
     pub controller_token: Option<String>,
     /// Media threads (default: the number of cores, at most 4).

@@ -280,7 +280,7 @@ async fn register(
                 Ok(s) if s.as_u16() == 401 || s.as_u16() == 403 => tracing::warn!(
                     %target,
                     status = s.as_u16(),
-                    "the controller refuses the registration: give its admin token with --controller-token; will keep trying"
+                    "the controller refuses the registration: give its media-handler token (http.media_handler_token) or admin token with --controller-token; will keep trying"
                 ),
                 _ => {
                     tracing::warn!(%target, "cannot register with the controller; will keep trying")

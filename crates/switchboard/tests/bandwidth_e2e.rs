@@ -43,6 +43,8 @@ use testkit::sipp::Sipp;
 
 /// The controller's admin token (call records and live contacts need it).
 const ADMIN: &str = "bandwidth-e2e-admin-token";
+/// What the handlers register with: `http.media_handler_token`, good for nothing else.
+const HANDLERS: &str = "bandwidth-e2e-handlers-token";
 /// Capacities of the three handlers, kbit/s (1:2:4).
 const CAPACITIES: [u64; 3] = [440, 880, 1760];
 /// `bandwidth.priority_reserve_percent` (the default): normal calls use 90%.
@@ -125,6 +127,7 @@ retry_after = 9
 [http]
 listen = "{http}"
 admin_token = "{ADMIN}"
+media_handler_token = "{HANDLERS}"
 
 [bandwidth]
 priority_reserve_percent = {PRIORITY_RESERVE}
@@ -180,7 +183,7 @@ flow = "test"
                     "--controller",
                     &format!("http://{http}"),
                     "--controller-token",
-                    ADMIN,
+                    HANDLERS,
                     "--control-token",
                     &control_token(i),
                 ]
@@ -543,6 +546,24 @@ fn placement_failover_degradation_and_refusal_on_real_processes() {
         Some(3),
         "only the three real handlers: {listed}"
     );
+    // The handlers' token (the three registered with it) opens nothing else.
+    let handlers_auth = format!("Bearer {HANDLERS}");
+    for path in ["/api/v1/media-handlers", "/api/v1/cdrs", "/api/v1/contacts"] {
+        let r = http::request(
+            rig.http,
+            "GET",
+            path,
+            &[("Authorization", &handlers_auth)],
+            None,
+        )
+        .expect("GET");
+        assert_eq!(
+            r.status,
+            403,
+            "GET {path} with the handlers' token: {}",
+            r.text()
+        );
+    }
 
     let pcmu = need_bps(PCMU_OFFER, sdp::Codec::Pcmu);
     let g729 = need_bps(CHEAP_OFFER, sdp::Codec::G729);

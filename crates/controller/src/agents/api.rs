@@ -195,9 +195,20 @@ fn admin(api: &AgentsApi, headers: &HeaderMap) -> Result<(), ApiError> {
 pub(crate) fn require_admin(auth: &Auth, headers: &HeaderMap) -> Result<(), ApiError> {
     match identify(auth, headers, None)? {
         Caller::Admin => Ok(()),
-        Caller::Agent(_) => Err(err(
+        Caller::Agent(_) | Caller::MediaHandler => Err(err(
             StatusCode::FORBIDDEN,
             "this request needs the admin token",
+        )),
+    }
+}
+
+/// The admin token or the media handlers' registration token, for a handler registering.
+pub(crate) fn require_registrar(auth: &Auth, headers: &HeaderMap) -> Result<(), ApiError> {
+    match identify(auth, headers, None)? {
+        Caller::Admin | Caller::MediaHandler => Ok(()),
+        Caller::Agent(_) => Err(err(
+            StatusCode::FORBIDDEN,
+            "registering a media handler needs the admin or the media-handler token",
         )),
     }
 }

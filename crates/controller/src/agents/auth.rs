@@ -98,6 +98,9 @@ pub enum Caller {
     Admin,
     /// An agent's token.
     Agent(String),
+    /// The media handlers' registration token (`http.media_handler_token`): it may
+    /// register a handler and nothing else.
+    MediaHandler,
 }
 
 impl Caller {
@@ -106,6 +109,7 @@ impl Caller {
         match self {
             Caller::Admin => true,
             Caller::Agent(a) => a == agent,
+            Caller::MediaHandler => false,
         }
     }
 }
@@ -114,6 +118,7 @@ impl Caller {
 #[derive(Clone)]
 pub struct Auth {
     admin: Arc<str>,
+    media_handler: Option<Arc<str>>,
     sessions: Arc<RwLock<HashMap<String, String>>>,
 }
 
@@ -122,14 +127,28 @@ impl Auth {
     pub fn new(admin_token: impl Into<String>) -> Auth {
         Auth {
             admin: Arc::from(admin_token.into()),
+            media_handler: None,
             sessions: Arc::default(),
         }
+    }
+
+    /// Also accepts `token` for media-handler registration only (an empty one is ignored).
+    pub fn with_media_handler_token(mut self, token: Option<&str>) -> Auth {
+        self.media_handler = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
     }
 
     /// Who holds `token`, if anyone.
     pub fn identify(&self, token: &str) -> Option<Caller> {
         if same_secret(token, &self.admin) {
             return Some(Caller::Admin);
+        }
+        if self
+            .media_handler
+            .as_deref()
+            .is_some_and(|m| same_secret(token, m))
+        {
+            return Some(Caller::MediaHandler);
         }
         // A map lookup hashes the token; the token is 256 random bits, so timing reveals
         // nothing usable.
@@ -193,5 +212,15 @@ mod tests {
         assert!(!Caller::Agent("alice".into()).may_act_for("bob"));
         auth.revoke_agent("alice");
         assert_eq!(auth.identify(&t), None);
+    }
+
+    #[test]
+    fn the_media_handler_token_is_its_own_caller() {
+        let auth = Auth::new("admin-secret").with_media_handler_token(Some("handlers"));
+        assert_eq!(auth.identify("handlers"), Some(Caller::MediaHandler));
+        assert_eq!(auth.identify("admin-secret"), Some(Caller::Admin));
+        assert!(!Caller::MediaHandler.may_act_for("alice"));
+        let none = Auth::new("admin-secret").with_media_handler_token(Some(""));
+        assert_eq!(none.identify(""), None);
     }
 }
