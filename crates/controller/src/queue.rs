@@ -29,7 +29,7 @@
 //! 3. Both dialogs stay; either side's BYE ends the other, reported once as
 //!    [`OfferResult::Ended`] (the agent enters wrap-up).
 //! 4. `MaxWait` / `NoAgents` / `Failed` are the flow's matching events;
-//!    [`QueueEvent::HangUp`], [`QueueEvent::Hold`] and [`QueueEvent::Recording`] come
+//!    [`QueueEvent::HangUp`], [`QueueEvent::Hold`] and [`QueueEvent::Request`] come
 //!    from the agent's desktop.
 //!
 //! The contact's media (handler client, session, caller leg) is in
@@ -188,15 +188,13 @@ pub enum QueueEvent {
         /// Or a SIP URI to dial (the caller hears ringback meanwhile).
         uri: Option<String>,
     },
-    /// The agent's desktop starts, stops, pauses or resumes the call's recording; the
-    /// contact answers on `reply`.
-    Recording {
+    /// A request of the agent's desktop on its connected call (recording, conference); the
+    /// contact answers on the request's reply.
+    Request {
         /// The agent.
         agent: String,
-        /// What to do.
-        action: RecordingAction,
-        /// The outcome.
-        reply: oneshot::Sender<Result<RecordingView, RecordingError>>,
+        /// What to do, and where to answer.
+        request: CallRequest,
     },
     /// The queue's own max wait passed.
     MaxWait {
@@ -215,6 +213,74 @@ pub enum QueueEvent {
         /// Why.
         reason: String,
     },
+}
+
+/// An agent's request on its connected call, carried out by the contact, which answers on
+/// the request's `reply`.
+#[derive(Debug)]
+pub enum CallRequest {
+    /// Start, stop, pause or resume the call's recording.
+    Recording {
+        /// What to do.
+        action: RecordingAction,
+        /// The outcome.
+        reply: oneshot::Sender<Result<RecordingView, CallRequestError>>,
+    },
+    /// Bring a third party into the call, or let it go.
+    Conference {
+        /// What to do.
+        action: ConferenceAction,
+        /// The outcome (for `Add`: once the third party answered or failed).
+        reply: oneshot::Sender<Result<ConferenceView, CallRequestError>>,
+    },
+}
+
+impl CallRequest {
+    /// Answers the request with an error.
+    pub fn refuse(self, e: CallRequestError) {
+        match self {
+            CallRequest::Recording { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            CallRequest::Conference { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// An agent's conference request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConferenceAction {
+    /// Dial `uri` on the contact's session; on answer, customer, agent and the third party
+    /// all hear each other (a mix on the media handler).
+    Add {
+        /// A `sip:` or `sips:` URI.
+        uri: String,
+    },
+    /// Hang the third party up; customer and agent talk on as before.
+    Drop,
+}
+
+/// Where a conference stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConferenceState {
+    /// The three parties hear each other.
+    Connected,
+    /// The third party has left (or was let go).
+    Ended,
+}
+
+/// A contact's conference, as the agent interface shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConferenceView {
+    /// The contact (call record).
+    pub contact: String,
+    /// The third party.
+    pub uri: String,
+    /// Where it stands after the request.
+    pub state: ConferenceState,
 }
 
 /// An agent's request on its call's recording.
@@ -282,9 +348,9 @@ pub struct RecordingView {
     pub state: RecordingState,
 }
 
-/// Why an agent's recording request was refused.
+/// Why an agent's request on its call was refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordingError {
+pub enum CallRequestError {
     /// No such agent: HTTP 404.
     #[error("no agent {0:?}")]
     UnknownAgent(String),
@@ -298,16 +364,19 @@ pub enum RecordingError {
     /// The media handler failed the request: 502.
     #[error("media handler: {0}")]
     Media(String),
+    /// The party dialled did not answer, refused or could not be reached: 502.
+    #[error("{0}")]
+    Dial(String),
 }
 
-impl RecordingError {
+impl CallRequestError {
     /// The HTTP status of this error.
     pub fn http_status(&self) -> u16 {
         match self {
-            RecordingError::UnknownAgent(_) => 404,
-            RecordingError::Conflict(_) => 409,
-            RecordingError::Forbidden(_) => 403,
-            RecordingError::Media(_) => 502,
+            CallRequestError::UnknownAgent(_) => 404,
+            CallRequestError::Conflict(_) => 409,
+            CallRequestError::Forbidden(_) => 403,
+            CallRequestError::Media(_) | CallRequestError::Dial(_) => 502,
         }
     }
 }

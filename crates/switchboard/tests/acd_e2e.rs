@@ -24,6 +24,10 @@
 //! * `agent_blind_transfer_to_a_sip_uri`: the agent's desktop transfers the caller to a
 //!   SIP phone outside the ACD; that phone answers and talks to the caller until the caller
 //!   hangs up; the call record's path says who transferred where.
+//! * `agent_conferences_a_third_party_in_and_lets_it_go`: the agent's desktop dials a SIP
+//!   phone into its call; once it answers the three are mixed (the third party hears the
+//!   call), the agent holds and resumes, then lets the third party go (it gets BYE); the
+//!   caller's stream stays one SSRC without a gap through route → mix → route.
 //! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
 //! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
@@ -1200,6 +1204,131 @@ fn agent_blind_transfer_to_a_sip_uri() {
         path.contains(&format!("agent first transferred to {uri}")),
         "{ended}"
     );
+}
+
+#[test]
+fn agent_conferences_a_third_party_in_and_lets_it_go() {
+    let site = Site::start(&["lead"], "ring_timeout = \"5s\"\nwrap_up = \"0s\"");
+    let mut agent = phone(&site, "lead", "uas_agent", &["-rtp_echo"]);
+    // The third party: a phone outside the ACD that plays its own audio and takes one call.
+    let desk_sip = free_sip_port();
+    let desk_media = free_udp_port();
+    let mut desk = Sipp::scenario("uas_agent")
+        .file("agent.pcap", &rtp_pcap(*b"DK"))
+        .local(desk_sip, desk_media)
+        .set("play", "yes")
+        .calls(1)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let token = site.login("lead");
+    let pcap = caller_pcap();
+    let (mut caller, caller_media) = customers(&site, &pcap, 1, 1, 30_000);
+    let capture = Capture::start(&format!(
+        "udp and (dst port {caller_media} or dst port {desk_media})"
+    ))
+    .expect("capture on lo");
+    let record = wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "lead")
+    });
+    let id = record["id"].as_str().expect("id").to_string();
+    let live_state = || -> Option<String> {
+        let (_, v) = site.call("GET", "/api/v1/contacts", Some(ADMIN), None);
+        v.as_array()?
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .map(|c| c["state"].as_str().unwrap_or_default().to_string())
+    };
+    let conference = |method: &str, body: Option<Value>| {
+        site.call(method, "/api/v1/agents/lead/conference", Some(&token), body)
+    };
+    wait_for("the call bridged", Duration::from_secs(10), || {
+        (live_state()? == "bridged").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    let (status, v) = conference("DELETE", None);
+    assert_eq!(status, 409, "no third party yet: {v}");
+    let (status, v) = conference("POST", Some(json!({"uri": "mailto:x@y"})));
+    assert_eq!(status, 422, "{v}");
+    let uri = format!("sip:desk@127.0.0.1:{desk_sip}");
+    let (status, v) = conference("POST", Some(json!({"uri": uri})));
+    assert_eq!(status, 200, "the third party answered: {v}");
+    assert_eq!(
+        (&v["state"], &v["uri"], &v["contact"]),
+        (&json!("connected"), &json!(uri), &json!(id)),
+        "{v}"
+    );
+    assert_eq!(live_state().as_deref(), Some("conference"));
+    let (status, v) = conference("POST", Some(json!({"uri": uri})));
+    assert_eq!(status, 409, "one third party at a time: {v}");
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // The agent holds: customer and third party talk on; resumed, the three again.
+    let act = |what: &str| {
+        let (status, v) = site.call(
+            "POST",
+            &format!("/api/v1/agents/lead/{what}"),
+            Some(&token),
+            None,
+        );
+        assert_eq!(status, 200, "{what}: {v}");
+    };
+    act("hold");
+    wait_for("the agent holding", Duration::from_secs(10), || {
+        (live_state()? == "on_hold").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    act("unhold");
+    wait_for("the conference again", Duration::from_secs(10), || {
+        (live_state()? == "conference").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+
+    let (status, v) = conference("DELETE", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "ended", "{v}");
+    let out = desk.wait(Duration::from_secs(20));
+    assert_eq!(
+        (out.successful, out.failed),
+        (1, 0),
+        "the third party got BYE: {}",
+        out.output
+    );
+    wait_for(
+        "customer and agent bridged again",
+        Duration::from_secs(10),
+        || (live_state()? == "bridged").then_some(()),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    act("hangup");
+    let out = caller.wait(Duration::from_secs(20));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
+
+    let packets = capture.stop().expect("capture");
+    // The third party heard the call: mixed audio, not silence (PCMU 0xFF/0x7F).
+    let heard = packets
+        .iter()
+        .filter(|p| p.dst.port() == desk_media && p.payload.len() == 12 + 160)
+        .filter(|p| p.payload[12..].iter().any(|&b| b != 0xFF && b != 0x7F))
+        .count();
+    assert!(
+        heard > 50,
+        "the third party received {heard} packets of audio"
+    );
+    // The caller's stream: one SSRC, no gap, through route → mix → (hold) → route.
+    let opts = Options {
+        ts_tolerance: 0.25,
+        ..Options::to_port(caller_media)
+    };
+    let report = analyze(&packets, &opts);
+    assert!(!report.flows.is_empty(), "the caller received RTP");
+    for f in &report.flows {
+        assert_eq!(f.ssrc_changes, 0, "one SSRC: {f:?}");
+    }
+    for st in &report.streams {
+        assert!(st.is_continuous(), "continuous RTP to the caller: {st:?}");
+    }
+    agent.sipp.stop();
 }
 
 #[test]

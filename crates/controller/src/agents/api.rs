@@ -40,7 +40,9 @@ use super::directory::Directory;
 use super::manager::{AgentAction, AgentManager, ConfigChange, ManagerError};
 use super::views::{AgentView, QueueStatsView, StatsMessage};
 use crate::api::ApiError;
-use crate::queue::{RecordingAction, RecordingView};
+use crate::queue::{
+    CallRequestError, ConferenceAction, ConferenceView, RecordingAction, RecordingView,
+};
 
 /// Checks a flow name given to a route (the flow set is the contact side's).
 pub type FlowCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -103,6 +105,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AgentsApi) -> OpenApiRout
         .routes(routes!(finish_wrap_up))
         .routes(routes!(recording))
         .routes(routes!(transfer))
+        .routes(routes!(conference_add, conference_drop))
         .routes(routes!(agent_state))
         .routes(routes!(agent_stats))
         .routes(routes!(queue_stats))
@@ -1157,6 +1160,62 @@ async fn transfer(
     .await
 }
 
+/// `POST /api/v1/agents/{id}/conference`
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConferenceIn {
+    /// The third party: a `sip:` or `sips:` URI (a supervisor's or expert's phone, another
+    /// site).
+    pub uri: String,
+}
+
+/// Brings a third party into the agent's call: the URI is dialled on the call's media
+/// session while customer and agent talk on; when it answers, the three hear each other.
+/// Answers once the party answered (200), or why it did not join (502: busy, no answer,
+/// unreachable). Refused on a held call or with a third party already in (409).
+#[utoipa::path(post, path = "/api/v1/agents/{id}/conference", tag = "agent",
+    params(("id" = String, Path, description = "The agent")), request_body = ConferenceIn,
+    responses((status = 200, body = ConferenceView), (status = 409, body = ApiError),
+        (status = 422, body = ApiError), (status = 502, body = ApiError)))]
+async fn conference_add(
+    State(api): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Body(body): Body<ConferenceIn>,
+) -> Result<Json<ConferenceView>, ApiError> {
+    acting_for(&api, &headers, &id)?;
+    match sip::Uri::parse(body.uri.trim()) {
+        Ok(u) if u.is_sip() => {}
+        Ok(_) => return Err(invalid("uri: only sip: and sips: URIs can be dialled")),
+        Err(e) => return Err(invalid(format!("uri: {e}"))),
+    }
+    let action = ConferenceAction::Add {
+        uri: body.uri.trim().to_string(),
+    };
+    api.manager
+        .conference(&id, action)
+        .await
+        .map(Json)
+        .map_err(call_request_error)
+}
+
+/// Lets the third party go (it gets BYE); customer and agent talk on.
+#[utoipa::path(delete, path = "/api/v1/agents/{id}/conference", tag = "agent",
+    params(("id" = String, Path, description = "The agent")),
+    responses((status = 200, body = ConferenceView), (status = 409, body = ApiError)))]
+async fn conference_drop(
+    State(api): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ConferenceView>, ApiError> {
+    acting_for(&api, &headers, &id)?;
+    api.manager
+        .conference(&id, ConferenceAction::Drop)
+        .await
+        .map(Json)
+        .map_err(call_request_error)
+}
+
 /// Starts, stops, pauses or resumes the recording of the agent's call. `start` records
 /// customer (left) and agent (right) as a stereo WAV; `pause` writes silence until `resume`
 /// (the file's timeline stays true); `stop` ends a recording the agent started. A recording
@@ -1183,10 +1242,12 @@ async fn recording(
         .recording(&id, action)
         .await
         .map(Json)
-        .map_err(|e| {
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::CONFLICT);
-            err(status, e.to_string())
-        })
+        .map_err(call_request_error)
+}
+
+fn call_request_error(e: CallRequestError) -> ApiError {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::CONFLICT);
+    err(status, e.to_string())
 }
 
 /// `POST /api/v1/agents/{id}/wrap-up`

@@ -41,7 +41,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::records::{AcdRecords, OfferKey};
 use super::views::{AgentView, QueueStatsView, StatsMessage};
-use crate::queue::{RecordingAction, RecordingError, RecordingView};
+use crate::queue::{
+    CallRequest, CallRequestError, ConferenceAction, ConferenceView, RecordingAction, RecordingView,
+};
 
 /// Settings of the agent manager.
 #[derive(Clone, Debug)]
@@ -144,40 +146,43 @@ pub enum ContactEvent {
         to_agent: Option<String>,
         uri: Option<String>,
     },
-    /// The agent's request on the call's recording; answer on `reply`.
-    Recording {
+    /// The agent's request on its connected call (recording, conference): carry it out and
+    /// answer on the request's reply.
+    Request {
         agent: String,
-        action: RecordingAction,
-        reply: Responder<Result<RecordingView, RecordingError>>,
+        request: Once<CallRequest>,
     },
 }
 
-/// A one-shot answer carried inside a [`ContactEvent`] (which is cloned and compared in
-/// tests): the first [`Responder::send`] answers, clones share the one channel, and two
-/// responders are equal when they are the same channel.
-#[derive(Debug)]
-pub struct Responder<T>(Arc<std::sync::Mutex<Option<oneshot::Sender<T>>>>);
+/// Nobody answered a call request: the manager stopped or the call ended meanwhile.
+fn call_gone(agent: &str) -> CallRequestError {
+    CallRequestError::Conflict(format!("agent {agent} has no call any more"))
+}
 
-impl<T> Responder<T> {
-    /// A responder and the receiver of its answer.
-    pub fn new() -> (Responder<T>, oneshot::Receiver<T>) {
-        let (tx, rx) = oneshot::channel();
-        (Responder(Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+/// A value that can be taken once, carried inside a [`ContactEvent`] (which is cloned and
+/// compared in tests): clones share the one value, and two are equal when they share it.
+#[derive(Debug)]
+pub struct Once<T>(Arc<std::sync::Mutex<Option<T>>>);
+
+impl<T> Once<T> {
+    /// Holds `value` until taken.
+    pub fn new(value: T) -> Once<T> {
+        Once(Arc::new(std::sync::Mutex::new(Some(value))))
     }
 
-    /// Takes the sender (once; later calls get `None`).
-    pub fn take(&self) -> Option<oneshot::Sender<T>> {
+    /// Takes the value (once; later calls get `None`).
+    pub fn take(&self) -> Option<T> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 
-impl<T> Clone for Responder<T> {
+impl<T> Clone for Once<T> {
     fn clone(&self) -> Self {
-        Responder(self.0.clone())
+        Once(self.0.clone())
     }
 }
 
-impl<T> PartialEq for Responder<T> {
+impl<T> PartialEq for Once<T> {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -289,10 +294,9 @@ enum Msg {
         action: AgentAction,
         reply: oneshot::Sender<Result<AgentView, ManagerError>>,
     },
-    Recording {
+    Request {
         agent: AgentId,
-        action: RecordingAction,
-        reply: Responder<Result<RecordingView, RecordingError>>,
+        request: CallRequest,
     },
     Config {
         change: ConfigChange,
@@ -461,19 +465,28 @@ impl AgentManager {
         &self,
         agent: &str,
         action: RecordingAction,
-    ) -> Result<RecordingView, RecordingError> {
-        let (reply, answer) = Responder::new();
-        self.send(Msg::Recording {
+    ) -> Result<RecordingView, CallRequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Msg::Request {
             agent: agent.into(),
-            action,
-            reply,
+            request: CallRequest::Recording { action, reply },
         });
-        answer.await.unwrap_or_else(|_| {
-            // Nobody answered: the manager stopped or the call ended meanwhile.
-            Err(RecordingError::Conflict(format!(
-                "agent {agent} has no call any more"
-            )))
-        })
+        answer.await.unwrap_or_else(|_| Err(call_gone(agent)))
+    }
+
+    /// An agent's conference request, carried out by the call; adding a party answers once
+    /// it answered or failed.
+    pub async fn conference(
+        &self,
+        agent: &str,
+        action: ConferenceAction,
+    ) -> Result<ConferenceView, CallRequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Msg::Request {
+            agent: agent.into(),
+            request: CallRequest::Conference { action, reply },
+        });
+        answer.await.unwrap_or_else(|_| Err(call_gone(agent)))
     }
 
     /// Applies a configuration change to the running ACD.
@@ -655,36 +668,27 @@ impl Driver {
                 });
                 let _ = reply.send(answer);
             }
-            Msg::Recording {
-                agent,
-                action,
-                reply,
-            } => {
+            Msg::Request { agent, request } => {
                 let contact = match self.acd.agent_state(&agent) {
-                    None => Err(RecordingError::UnknownAgent(agent.to_string())),
+                    None => Err(CallRequestError::UnknownAgent(agent.to_string())),
                     Some(state) => state
                         .contact()
                         .filter(|_| {
                             matches!(state, AgentState::OnCall { .. } | AgentState::OnHold { .. })
                         })
                         .ok_or_else(|| {
-                            RecordingError::Conflict(format!("agent {agent} is not on a call"))
+                            CallRequestError::Conflict(format!("agent {agent} is not on a call"))
                         }),
                 };
                 match contact {
                     Ok(id) => self.tell(
                         id,
-                        ContactEvent::Recording {
+                        ContactEvent::Request {
                             agent: agent.to_string(),
-                            action,
-                            reply,
+                            request: Once::new(request),
                         },
                     ),
-                    Err(e) => {
-                        if let Some(tx) = reply.take() {
-                            let _ = tx.send(Err(e));
-                        }
-                    }
+                    Err(e) => request.refuse(e),
                 }
             }
             Msg::Config { change, reply } => {

@@ -348,8 +348,10 @@ async fn desktop_hold_and_hang_up_reach_the_contact() {
 
 #[tokio::test(start_paused = true)]
 async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
-    use crate::queue::RecordingView;
-    use crate::queue::{RecordingAction, RecordingError, RecordingOwner, RecordingState};
+    use crate::queue::{
+        CallRequest, CallRequestError, RecordingAction, RecordingOwner, RecordingState,
+        RecordingView,
+    };
 
     let m = manager(&["alice"]);
     let e = m
@@ -362,7 +364,7 @@ async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
         .recording("alice", RecordingAction::Start)
         .await
         .expect_err("an available agent has no call");
-    assert!(matches!(e, RecordingError::Conflict(_)), "{e}");
+    assert!(matches!(e, CallRequestError::Conflict(_)), "{e}");
 
     let mut rx = enqueue(&m, "c-1");
     assert_eq!(offered_to(&next(&mut rx).await), "alice");
@@ -371,7 +373,7 @@ async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
         .recording("alice", RecordingAction::Start)
         .await
         .expect_err("ringing");
-    assert!(matches!(e, RecordingError::Conflict(_)), "{e}");
+    assert!(matches!(e, CallRequestError::Conflict(_)), "{e}");
     m.offer_answered("c-1", "alice");
     assert!(matches!(
         next(&mut rx).await,
@@ -382,24 +384,23 @@ async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
         let m = m.clone();
         async move { m.recording("alice", RecordingAction::Pause).await }
     });
-    let ContactEvent::Recording {
-        agent,
-        action,
-        reply,
-    } = next(&mut rx).await
-    else {
-        panic!("expected a recording request");
+    let ContactEvent::Request { agent, request } = next(&mut rx).await else {
+        panic!("expected a call request");
     };
-    assert_eq!((agent.as_str(), action), ("alice", RecordingAction::Pause));
+    assert_eq!(agent, "alice");
+    let taken = request.take().expect("the request");
+    assert!(request.take().is_none(), "a request is carried out once");
+    let CallRequest::Recording { action, reply } = taken else {
+        panic!("expected a recording request, got {taken:?}");
+    };
+    assert_eq!(action, RecordingAction::Pause);
     let view = RecordingView {
         id: "c-1-1".into(),
         contact: "c-1".into(),
         owner: RecordingOwner::Queue,
         state: RecordingState::Paused,
     };
-    let tx = reply.take().expect("the sender");
-    assert!(reply.take().is_none(), "a responder answers once");
-    tx.send(Ok(view.clone())).expect("the API waits");
+    reply.send(Ok(view.clone())).expect("the API waits");
     assert_eq!(asked.await.expect("joined"), Ok(view));
 
     // A contact that drops the request unanswered: the agent is told the call is gone.
@@ -409,7 +410,7 @@ async fn recording_requests_reach_the_agents_contact_only_on_a_call() {
     });
     drop(next(&mut rx).await);
     let e = asked.await.expect("joined").expect_err("unanswered");
-    assert!(matches!(e, RecordingError::Conflict(_)), "{e}");
+    assert!(matches!(e, CallRequestError::Conflict(_)), "{e}");
     assert_eq!(m.audit().await, Ok(1));
 }
 

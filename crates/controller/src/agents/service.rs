@@ -209,19 +209,11 @@ impl Forwarder {
                 to_agent,
                 uri,
             },
-            ContactEvent::Recording {
-                agent,
-                action,
-                reply,
-            } => {
-                let Some(reply) = reply.take() else {
+            ContactEvent::Request { agent, request } => {
+                let Some(request) = request.take() else {
                     return true;
                 };
-                QueueEvent::Recording {
-                    agent,
-                    action,
-                    reply,
-                }
+                QueueEvent::Request { agent, request }
             }
         };
         self.events.send(event)

@@ -60,14 +60,18 @@ use store::{ContactEnd, MediaPlacement, NewContact, Party, RecordingKind, Store}
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
+mod conference;
+
+use self::conference::{Conference, ConferenceReply};
 use crate::config::RouteConfig;
 use crate::explain;
 use crate::live::{LiveContact, LiveContacts};
 use crate::media_events::MediaEvents;
 use crate::metrics;
 use crate::queue::{
-    DequeueReason, EnqueueRequest, MediaRef, Offer, OfferResult, QueueEvent, QueueEvents,
-    QueueService, RecordingAction, RecordingError, RecordingOwner, RecordingState, RecordingView,
+    CallRequest, CallRequestError, DequeueReason, EnqueueRequest, MediaRef, Offer, OfferResult,
+    QueueEvent, QueueEvents, QueueService, RecordingAction, RecordingOwner, RecordingState,
+    RecordingView,
 };
 use crate::records::{Drain, Records};
 use crate::registry::Registry;
@@ -252,6 +256,12 @@ enum Purpose {
         /// Record once bridged (stereo: customer left, agent right).
         record: bool,
     },
+    /// A third party the agent conferences in (`conference.rs`).
+    Conference {
+        uri: String,
+        /// The agent's request, answered once the party answered or failed.
+        reply: Option<ConferenceReply>,
+    },
 }
 
 enum OutState {
@@ -312,6 +322,9 @@ struct Call {
     agent_transfer: Option<OpId>,
     transfers: u64,
     outbound: Option<Outbound>,
+    /// A third party the agent dialled into the call (ringing or mixed).
+    third: Option<Outbound>,
+    conference: Option<Conference>,
     hold: bool,
     ending: Option<Ending>,
     gone_at: Option<Instant>,
@@ -389,6 +402,8 @@ async fn run(
         agent_transfer: None,
         transfers: 0,
         outbound: None,
+        third: None,
+        conference: None,
         hold: false,
         ending: None,
         gone_at: None,
@@ -818,12 +833,13 @@ impl Call {
         }
         matches!(self.customer, Customer::Gone)
             && self.outbound.is_none()
+            && self.third.is_none()
             && self.flow.as_ref().is_none_or(|f| f.is_finished())
     }
 
     fn deadline(&self) -> Option<Instant> {
         let flow = self.flow.as_ref().and_then(|f| f.poll_timeout());
-        let ring = match &self.outbound {
+        let ring = |ob: &Option<Outbound>| match ob {
             Some(Outbound {
                 state: OutState::Ringing { deadline, .. },
                 ..
@@ -831,7 +847,10 @@ impl Call {
             _ => None,
         };
         let linger = self.gone_at.map(|t| t + LINGER_AFTER_HANGUP);
-        [flow, ring, linger].into_iter().flatten().min()
+        [flow, ring(&self.outbound), ring(&self.third), linger]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn set_ending(&mut self, by: Party, reason: &str, abandoned: bool) {
@@ -1239,7 +1258,8 @@ impl Call {
         }
     }
 
-    /// Dials `target` from a new leg of this contact's media session.
+    /// Dials `target` from a new leg of this contact's media session: the agent or
+    /// transfer leg.
     async fn dial(
         &mut self,
         purpose: Purpose,
@@ -1250,6 +1270,21 @@ impl Call {
         if self.outbound.is_some() {
             return Err((purpose, "another leg is being dialled".into()));
         }
+        let ob = self.dial_leg(purpose, target, flow, ring_timeout).await?;
+        self.set_state("transferring");
+        self.outbound = Some(ob);
+        Ok(())
+    }
+
+    /// Adds a leg to the contact's media session, offers it to `target` in an INVITE, and
+    /// gives back the ringing leg.
+    async fn dial_leg(
+        &self,
+        purpose: Purpose,
+        target: Uri,
+        flow: Option<Flow>,
+        ring_timeout: Duration,
+    ) -> Result<Outbound, (Purpose, String)> {
         if !matches!(self.customer, Customer::Answered(_)) {
             return Err((purpose, "the caller is not answered".into()));
         }
@@ -1372,8 +1407,7 @@ impl Call {
             Err(_) => return Err((purpose, "signalling stopped".into())),
         };
         tracing::info!(target = %target, "dialling");
-        self.set_state("transferring");
-        self.outbound = Some(Outbound {
+        Ok(Outbound {
             purpose,
             bridged: None,
             leg,
@@ -1386,8 +1420,7 @@ impl Call {
                 cancelled: false,
                 ringback: false,
             },
-        });
-        Ok(())
+        })
     }
 
     async fn on_outbound_response(
@@ -1397,10 +1430,9 @@ impl Call {
         response: Response,
     ) {
         let status = response.status();
-        let ours = matches!(
-            &self.outbound,
-            Some(Outbound { state: OutState::Ringing { tx: t, .. }, .. }) if *t == tx
-        );
+        let rings = |ob: &Option<Outbound>| matches!(ob, Some(Outbound { state: OutState::Ringing { tx: t, .. }, .. }) if *t == tx);
+        let third = rings(&self.third);
+        let ours = third || rings(&self.outbound);
         if !ours {
             // A late 2xx (e.g. to a cancelled INVITE): hang that dialog up.
             if status.is_success()
@@ -1412,11 +1444,18 @@ impl Call {
             return;
         }
         if status.is_provisional() {
-            self.maybe_ringback(status).await;
+            if !third {
+                self.maybe_ringback(status).await;
+            }
             return;
         }
-        // Invariant: `ours` checked that the outbound leg exists.
-        let ob = self.outbound.take().expect("checked above");
+        // Invariant: `ours` checked that the leg exists.
+        let ob = if third {
+            self.third.take()
+        } else {
+            self.outbound.take()
+        }
+        .expect("checked above");
         let cancelled = matches!(
             ob.state,
             OutState::Ringing {
@@ -1453,6 +1492,7 @@ impl Call {
     fn is_our_dialog(&self, d: DialogId) -> bool {
         matches!(self.customer, Customer::Answered(c) if c == d)
             || matches!(&self.outbound, Some(Outbound { state: OutState::Connected(o), .. }) if *o == d)
+            || self.is_third_dialog(d)
     }
 
     async fn maybe_ringback(&mut self, status: StatusCode) {
@@ -1545,6 +1585,10 @@ impl Call {
             self.outbound = Some(ob);
             return;
         }
+        if matches!(ob.purpose, Purpose::Conference { .. }) {
+            self.third_answered(ob).await;
+            return;
+        }
         self.bridge(ob).await;
     }
 
@@ -1620,6 +1664,12 @@ impl Call {
                 }
                 self.feed(event);
             }
+            // `connect` hands a third party to `third_answered`, never here.
+            Purpose::Conference { .. } => {
+                tracing::warn!("a conference leg reached bridge: hanging it up");
+                self.cx.sig.send(SigCommand::Bye { dialog });
+                self.outbound_cleanup(&ob).await;
+            }
         }
     }
 
@@ -1629,12 +1679,12 @@ impl Call {
         &mut self,
         agent_leg: media_api::LegId,
         owner: RecordingOwner,
-    ) -> Result<RecordingView, RecordingError> {
+    ) -> Result<RecordingView, CallRequestError> {
         let Some(m) = &self.media else {
-            return Err(RecordingError::Conflict("the call has no media".into()));
+            return Err(CallRequestError::Conflict("the call has no media".into()));
         };
         if let Some(r) = &self.recording {
-            return Err(RecordingError::Conflict(if r.stopping {
+            return Err(CallRequestError::Conflict(if r.stopping {
                 "the last recording is still being finalized; try again".into()
             } else {
                 format!("the call is already being recorded ({})", r.id)
@@ -1676,7 +1726,7 @@ impl Call {
                 tracing::info!(recording = %view.id, ?owner, "call recording started");
                 Ok(view)
             }
-            Err(e) => Err(RecordingError::Media(e.to_string())),
+            Err(e) => Err(CallRequestError::Media(e.to_string())),
         }
     }
 
@@ -1685,7 +1735,7 @@ impl Call {
         &mut self,
         agent: &str,
         action: RecordingAction,
-    ) -> Result<RecordingView, RecordingError> {
+    ) -> Result<RecordingView, CallRequestError> {
         let agent_leg = match &self.outbound {
             Some(Outbound {
                 purpose: Purpose::Agent { agent: a, .. },
@@ -1694,7 +1744,7 @@ impl Call {
                 ..
             }) if a == agent => leg.id,
             _ => {
-                return Err(RecordingError::Conflict(format!(
+                return Err(CallRequestError::Conflict(format!(
                     "agent {agent} is not connected to this call"
                 )));
             }
@@ -1703,12 +1753,12 @@ impl Call {
             return self.record_call(agent_leg, RecordingOwner::Agent).await;
         }
         let (Some(m), Some(r)) = (&self.media, &mut self.recording) else {
-            return Err(RecordingError::Conflict(
+            return Err(CallRequestError::Conflict(
                 "the call is not being recorded".into(),
             ));
         };
         if r.stopping {
-            return Err(RecordingError::Conflict(
+            return Err(CallRequestError::Conflict(
                 if action == RecordingAction::Start {
                     "the last recording is still being finalized; try again".into()
                 } else {
@@ -1719,13 +1769,13 @@ impl Call {
         let result = match action {
             // Only reached with a recording running (started above otherwise).
             RecordingAction::Start => {
-                return Err(RecordingError::Conflict(format!(
+                return Err(CallRequestError::Conflict(format!(
                     "the call is already being recorded ({})",
                     r.id
                 )));
             }
             RecordingAction::Stop if r.owner != RecordingOwner::Agent => {
-                return Err(RecordingError::Forbidden(format!(
+                return Err(CallRequestError::Forbidden(format!(
                     "the {} requires recording {}; pause it instead",
                     if r.owner == RecordingOwner::Queue {
                         "queue"
@@ -1745,7 +1795,7 @@ impl Call {
             RecordingAction::Pause | RecordingAction::Resume => {
                 let pause = action == RecordingAction::Pause;
                 if r.paused == pause {
-                    return Err(RecordingError::Conflict(format!(
+                    return Err(CallRequestError::Conflict(format!(
                         "recording {} is already {}",
                         r.id,
                         if pause { "paused" } else { "running" }
@@ -1767,7 +1817,7 @@ impl Call {
                 tracing::info!(recording = %r.id, ?action, %agent, "agent recording request");
                 Ok(r.view(&self.id))
             }
-            Err(e) => Err(RecordingError::Media(e.to_string())),
+            Err(e) => Err(CallRequestError::Media(e.to_string())),
         }
     }
 
@@ -1810,12 +1860,16 @@ impl Call {
 
     /// The agent's desktop put the call on hold (music to the customer) or resumed it.
     async fn agent_hold(&mut self, agent: &str, hold: bool) {
+        let ours = matches!(
+            &self.outbound,
+            Some(Outbound { purpose: Purpose::Agent { agent: a, .. }, .. }) if a == agent
+        );
+        if !ours || self.conference_hold(hold).await {
+            return;
+        }
         let (Some(m), Some(ob)) = (&self.media, &mut self.outbound) else {
             return;
         };
-        if !matches!(&ob.purpose, Purpose::Agent { agent: a, .. } if a == agent) {
-            return;
-        }
         if hold {
             let Some(route) = ob.bridged else { return };
             if let Err(e) = m.client.delete_route(m.session, route).await {
@@ -1887,6 +1941,8 @@ impl Call {
             tracing::debug!(%agent, "transfer by an agent this call does not have");
             return;
         };
+        // A third party the agent had brought in leaves with the agent.
+        self.end_third(true).await;
         if let OutState::Connected(dialog) = ob.state {
             self.cx.sig.send(SigCommand::Bye { dialog });
         }
@@ -1965,7 +2021,10 @@ impl Call {
                 let _ = m.client.remove_leg(m.session, v.id).await;
             }
         }
-        if matches!(self.customer, Customer::Answered(_)) {
+        // A third party's leg going leaves customer and agent as they were.
+        if matches!(self.customer, Customer::Answered(_))
+            && !matches!(ob.purpose, Purpose::Conference { .. })
+        {
             self.set_state(if self.hold { "on_hold" } else { "answered" });
         }
     }
@@ -1980,6 +2039,7 @@ impl Call {
             Purpose::Agent { result: tx, .. } => {
                 let _ = tx.send(result);
             }
+            p @ Purpose::Conference { .. } => self.third_failed(p, reason),
         }
     }
 
@@ -2004,6 +2064,8 @@ impl Call {
 
     /// Ends the outbound leg from our side (CANCEL or BYE).
     async fn hangup_outbound(&mut self, by_agent: bool) {
+        // A third party leaves with the agent.
+        self.end_third(true).await;
         let Some(ob) = self.outbound.take() else {
             return;
         };
@@ -2056,6 +2118,13 @@ impl Call {
                     "other party hung up",
                 );
             }
+            SipEvent::Bye { dialog } | SipEvent::DialogTerminated { dialog, .. }
+                if self.is_third_dialog(dialog) =>
+            {
+                tracing::info!("conference: the third party left");
+                let holding = self.end_third(false).await;
+                self.after_third(holding).await;
+            }
             SipEvent::Bye { .. } | SipEvent::DialogTerminated { .. } => {}
             SipEvent::ReInvite {
                 dialog,
@@ -2092,6 +2161,12 @@ impl Call {
                 if ours {
                     // Invariant: checked just above.
                     let ob = self.outbound.take().expect("checked above");
+                    self.outbound_cleanup(&ob).await;
+                    self.outbound_failed(ob.purpose, "no response", OfferResult::Failed(408));
+                } else if let Some(ob) = self
+                    .third
+                    .take_if(|ob| matches!(ob.state, OutState::Ringing { tx: t, .. } if t == tx))
+                {
                     self.outbound_cleanup(&ob).await;
                     self.outbound_failed(ob.purpose, "no response", OfferResult::Failed(408));
                 }
@@ -2132,6 +2207,9 @@ impl Call {
                     r
                 }
             };
+        }
+        if self.is_third_dialog(dialog) {
+            return Self::third_reinvite_reply();
         }
         Reply::status(StatusCode::CALL_DOES_NOT_EXIST)
     }
@@ -2402,14 +2480,15 @@ impl Call {
                     }
                 }
                 QueueEvent::Hold { agent, hold } => self.agent_hold(&agent, hold).await,
-                QueueEvent::Recording {
-                    agent,
-                    action,
-                    reply,
-                } => {
-                    let answer = self.agent_recording(&agent, action).await;
-                    let _ = reply.send(answer);
-                }
+                QueueEvent::Request { agent, request } => match request {
+                    CallRequest::Recording { action, reply } => {
+                        let answer = self.agent_recording(&agent, action).await;
+                        let _ = reply.send(answer);
+                    }
+                    CallRequest::Conference { action, reply } => {
+                        self.agent_conference(&agent, action, reply).await;
+                    }
+                },
                 QueueEvent::Transfer {
                     agent,
                     queue,
@@ -2451,21 +2530,23 @@ impl Call {
         {
             f.handle_timeout(now, Timestamp::now());
         }
-        if let Some(Outbound {
-            state:
-                OutState::Ringing {
-                    tx,
-                    deadline,
-                    cancelled,
-                    ..
-                },
-            ..
-        }) = &mut self.outbound
-            && deadline.is_some_and(|d| d <= now)
-        {
-            *deadline = None;
-            *cancelled = true;
-            self.cx.sig.send(SigCommand::Cancel { tx: *tx });
+        for ob in [&mut self.outbound, &mut self.third] {
+            if let Some(Outbound {
+                state:
+                    OutState::Ringing {
+                        tx,
+                        deadline,
+                        cancelled,
+                        ..
+                    },
+                ..
+            }) = ob
+                && deadline.is_some_and(|d| d <= now)
+            {
+                *deadline = None;
+                *cancelled = true;
+                self.cx.sig.send(SigCommand::Cancel { tx: *tx });
+            }
         }
     }
 
