@@ -260,6 +260,9 @@ pub enum ConferenceAction {
     },
     /// Hang the third party up; customer and agent talk on as before.
     Drop,
+    /// The agent leaves the customer with the answered third party (consultative
+    /// transfer) and enters wrap-up.
+    Leave,
 }
 
 /// Where a conference stands.
@@ -268,6 +271,10 @@ pub enum ConferenceAction {
 pub enum ConferenceState {
     /// The three parties hear each other.
     Connected,
+    /// The agent talks to the third party; the customer holds (music).
+    Consulting,
+    /// The agent left the customer with the third party.
+    AgentLeft,
     /// The third party has left (or was let go).
     Ended,
 }

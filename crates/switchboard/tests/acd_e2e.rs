@@ -28,6 +28,11 @@
 //!   phone into its call; once it answers the three are mixed (the third party hears the
 //!   call), the agent holds and resumes, then lets the third party go (it gets BYE); the
 //!   caller's stream stays one SSRC without a gap through route → mix → route.
+//! * `agent_consults_a_third_party_then_leaves_the_customer_with_it`: the agent holds the
+//!   customer, dials a SIP phone (a consultation: agent and third party alone), resumes (a
+//!   conference), then leaves: its phone gets BYE and it enters wrap-up while customer and
+//!   third party talk on; the customer's hang-up ends the third party's leg; the caller's
+//!   stream stays continuous throughout.
 //! * `killed_mid_call_record_is_closed_on_restart`: `kill -9` while a customer talks to an
 //!   agent; the restarted binary closes the record as interrupted, keeping its agent.
 //! * `flow_transfer_to_an_agent_rings_only_that_agent`: the flow says
@@ -1329,6 +1334,113 @@ fn agent_conferences_a_third_party_in_and_lets_it_go() {
         assert!(st.is_continuous(), "continuous RTP to the caller: {st:?}");
     }
     agent.sipp.stop();
+}
+
+#[test]
+fn agent_consults_a_third_party_then_leaves_the_customer_with_it() {
+    let site = Site::start(&["cons"], "ring_timeout = \"5s\"\nwrap_up = \"30s\"");
+    let mut agent = phone(&site, "cons", "uas_agent", &["-rtp_echo", "-m", "1"]);
+    let desk_sip = free_sip_port();
+    let desk_media = free_udp_port();
+    let mut desk = Sipp::scenario("uas_agent")
+        .file("agent.pcap", &rtp_pcap(*b"DK"))
+        .local(desk_sip, desk_media)
+        .set("play", "yes")
+        .calls(1)
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let token = site.login("cons");
+    let pcap = caller_pcap();
+    // The caller hangs up 9 s after the answer.
+    let (mut caller, caller_media) = customers(&site, &pcap, 1, 1, 9_000);
+    let capture = Capture::start(&format!("udp and dst port {caller_media}")).expect("capture");
+    let record = wait_for("the call answered", Duration::from_secs(20), || {
+        site.cdrs().into_iter().find(|c| c["agent"] == "cons")
+    });
+    let id = record["id"].as_str().expect("id").to_string();
+    let live_state = || -> Option<String> {
+        let (_, v) = site.call("GET", "/api/v1/contacts", Some(ADMIN), None);
+        v.as_array()?
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .map(|c| c["state"].as_str().unwrap_or_default().to_string())
+    };
+    let post = |path: &str, body: Option<Value>| {
+        site.call(
+            "POST",
+            &format!("/api/v1/agents/cons/{path}"),
+            Some(&token),
+            body,
+        )
+    };
+    wait_for("the call bridged", Duration::from_secs(10), || {
+        (live_state()? == "bridged").then_some(())
+    });
+    let (status, v) = post("conference/leave", None);
+    assert_eq!(status, 409, "nobody to leave the customer with: {v}");
+
+    let (status, v) = post("hold", None);
+    assert_eq!(status, 200, "hold: {v}");
+    let uri = format!("sip:desk@127.0.0.1:{desk_sip}");
+    let (status, v) = post("conference", Some(json!({"uri": uri})));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["state"], "consulting",
+        "the customer holds meanwhile: {v}"
+    );
+    assert_eq!(live_state().as_deref(), Some("consulting"));
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, v) = post("unhold", None);
+    assert_eq!(status, 200, "unhold: {v}");
+    wait_for("the conference", Duration::from_secs(10), || {
+        (live_state()? == "conference").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(700));
+
+    let (status, v) = post("conference/leave", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "agent_left", "{v}");
+    let out = agent.sipp.wait(Duration::from_secs(20));
+    assert_eq!(
+        (out.successful, out.failed),
+        (1, 0),
+        "the agent's phone got BYE: {}",
+        out.output
+    );
+    wait_for("the agent in wrap-up", Duration::from_secs(10), || {
+        (site.agent("cons")["state"] == "wrap_up").then_some(())
+    });
+    assert_eq!(live_state().as_deref(), Some("bridged"));
+
+    // The customer hangs up: the third party gets BYE.
+    let out = caller.wait(Duration::from_secs(30));
+    assert_eq!((out.successful, out.failed), (1, 0), "{}", out.output);
+    let out = desk.wait(Duration::from_secs(20));
+    assert_eq!((out.successful, out.failed), (1, 0), "desk: {}", out.output);
+    let ended = wait_for("the record ended", Duration::from_secs(10), || {
+        let c = site.cdr(&id);
+        (c["status"] == "ended").then_some(c)
+    });
+    assert_eq!(ended["hangup_by"], "customer", "{ended}");
+    assert!(
+        ended["path"]
+            .to_string()
+            .contains(&format!("agent cons left the call to {uri}")),
+        "{ended}"
+    );
+    let packets = capture.stop().expect("capture");
+    let opts = Options {
+        ts_tolerance: 0.25,
+        ..Options::to_port(caller_media)
+    };
+    let report = analyze(&packets, &opts);
+    assert!(!report.flows.is_empty(), "the caller received RTP");
+    for f in &report.flows {
+        assert_eq!(f.ssrc_changes, 0, "one SSRC: {f:?}");
+    }
+    for st in &report.streams {
+        assert!(st.is_continuous(), "continuous RTP to the caller: {st:?}");
+    }
 }
 
 #[test]

@@ -106,6 +106,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: AgentsApi) -> OpenApiRout
         .routes(routes!(recording))
         .routes(routes!(transfer))
         .routes(routes!(conference_add, conference_drop))
+        .routes(routes!(conference_leave))
         .routes(routes!(agent_state))
         .routes(routes!(agent_stats))
         .routes(routes!(queue_stats))
@@ -1170,9 +1171,11 @@ pub struct ConferenceIn {
 }
 
 /// Brings a third party into the agent's call: the URI is dialled on the call's media
-/// session while customer and agent talk on; when it answers, the three hear each other.
-/// Answers once the party answered (200), or why it did not join (502: busy, no answer,
-/// unreachable). Refused on a held call or with a third party already in (409).
+/// session while customer and agent go on as they were. When it answers, the three hear
+/// each other (`connected`), or, if the agent holds the customer, agent and third party
+/// talk alone (`consulting`: a consultation; `unhold` makes it a conference, `leave` hands
+/// the customer over). Answers once the party answered (200), or why it did not join (502:
+/// busy, no answer, unreachable). Refused with a third party already in (409).
 #[utoipa::path(post, path = "/api/v1/agents/{id}/conference", tag = "agent",
     params(("id" = String, Path, description = "The agent")), request_body = ConferenceIn,
     responses((status = 200, body = ConferenceView), (status = 409, body = ApiError),
@@ -1211,6 +1214,24 @@ async fn conference_drop(
     acting_for(&api, &headers, &id)?;
     api.manager
         .conference(&id, ConferenceAction::Drop)
+        .await
+        .map(Json)
+        .map_err(call_request_error)
+}
+
+/// Consultative transfer: the agent leaves the customer talking with the answered third
+/// party (its phone gets BYE; it enters wrap-up). The call goes on until either hangs up.
+#[utoipa::path(post, path = "/api/v1/agents/{id}/conference/leave", tag = "agent",
+    params(("id" = String, Path, description = "The agent")),
+    responses((status = 200, body = ConferenceView), (status = 409, body = ApiError)))]
+async fn conference_leave(
+    State(api): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ConferenceView>, ApiError> {
+    acting_for(&api, &headers, &id)?;
+    api.manager
+        .conference(&id, ConferenceAction::Leave)
         .await
         .map(Json)
         .map_err(call_request_error)

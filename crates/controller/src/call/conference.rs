@@ -1,15 +1,23 @@
-//! An agent's conference: a third party (a SIP URI) dialled on the contact's media session
-//! and, once it answers, mixed with the customer and the agent so that each hears the other
-//! two.
+//! An agent's third party: a SIP URI dialled on the contact's media session, for a
+//! conference (the three hear each other), a consultation (the agent talks to it while the
+//! customer holds) and a consultative transfer (the agent leaves them talking).
 //!
-//! * While the third party rings, customer and agent go on talking (their route stays).
-//! * On answer the route gives way to a mix of the three legs; the agent's request is
-//!   answered then (connected, or why not: busy, no answer, unreachable).
-//! * The agent holds: the mix gives way to a route customer ↔ third party (they go on
-//!   talking); resumed, the mix comes back.
-//! * The third party hangs up, or the agent lets it go: the mix gives way to the route
-//!   customer ↔ agent again. The agent's leg ending (hang-up, transfer, the customer gone)
-//!   takes the third party with it.
+//! What each leg hears, by the agent's state once the third party answered:
+//!
+//! | agent            | on the media handler                              | live state   |
+//! |------------------|---------------------------------------------------|--------------|
+//! | talking          | mix of customer, agent, third party               | `conference` |
+//! | holding          | customer ↔ third party (they talk on)             | `on_hold`    |
+//! | held before dial | agent ↔ third party; music to the customer        | `consulting` |
+//! | left             | customer ↔ third party, agent hung up (wrap-up)   | `bridged`    |
+//!
+//! * While the third party rings, customer and agent go on as they were.
+//! * The agent's request is answered once the third party answered (conference or
+//!   consultation), or why it did not join: busy, no answer, unreachable.
+//! * Resuming a consultation makes it a conference. The third party hanging up, or the
+//!   agent letting it go, gives customer ↔ agent back (or the music, when holding). The
+//!   agent's leg ending (hang-up, blind transfer, the customer gone) takes the third party
+//!   with it; leaving (`Leave`) hands the customer over instead.
 //!
 //! Limits: a stereo call recording keeps recording customer and agent only; a re-INVITE
 //! from the third party is declined (488: the session stays as it is); no video.
@@ -18,18 +26,25 @@ use media_api::{CreateMix, CreateRoute};
 use sip::{StatusCode, Uri};
 use tokio::sync::oneshot;
 
-use super::{Call, Customer, OutState, Outbound, Purpose, SigCommand, TRANSFER_RING_TIMEOUT};
+use flow::{OpId, Timestamp};
+
+use super::{
+    AGENT_TRANSFER_ENTRIES, Call, Customer, OfferResult, OutState, Outbound, Purpose, SigCommand,
+    TRANSFER_RING_TIMEOUT,
+};
 use crate::queue::{CallRequestError, ConferenceAction, ConferenceState, ConferenceView};
 
 /// The answer to an agent's conference request.
 pub(super) type ConferenceReply = oneshot::Sender<Result<ConferenceView, CallRequestError>>;
 
-/// A conference in progress (the third party answered).
+/// The media of an answered third party (at most one of these is set).
 pub(super) struct Conference {
-    /// Customer, agent and third party mixed (absent while the agent holds).
+    /// Customer, agent and third party mixed.
     pub mix: Option<media_api::MixId>,
     /// Customer ↔ third party while the agent holds.
     pub held_route: Option<media_api::RouteId>,
+    /// Agent ↔ third party while the customer holds (a consultation).
+    pub consult_route: Option<media_api::RouteId>,
 }
 
 impl Call {
@@ -64,6 +79,7 @@ impl Call {
         }
         match action {
             ConferenceAction::Add { uri } => self.add_third(uri, reply).await,
+            ConferenceAction::Leave => self.leave_to_third(agent, reply).await,
             ConferenceAction::Drop => {
                 let Some(uri) = self.third_uri() else {
                     let _ = reply.send(Err(CallRequestError::Conflict(
@@ -92,12 +108,6 @@ impl Call {
         if self.third.is_some() {
             let _ = reply.send(Err(CallRequestError::Conflict(
                 "a third party is in the call already".into(),
-            )));
-            return;
-        }
-        if !matches!(&self.outbound, Some(ob) if ob.bridged.is_some()) {
-            let _ = reply.send(Err(CallRequestError::Conflict(
-                "the call is on hold: resume it first".into(),
             )));
             return;
         }
@@ -148,47 +158,68 @@ impl Call {
         if let Some(v) = ob.video.take() {
             let _ = m.client.remove_leg(m.session, v.id).await;
         }
-        let Some(route) = agent.bridged else {
-            // The agent held meanwhile: no conference to join.
-            self.cx.sig.send(SigCommand::Bye { dialog });
-            let _ = m.client.remove_leg(m.session, ob.leg.id).await;
-            let reason = "the call went on hold while the third party rang";
-            self.third_failed(ob.purpose, reason);
-            return;
+        // The agent talks with the customer: mix the three. The agent holds the customer:
+        // a consultation, agent ↔ third party, the customer keeps the music.
+        let consult = agent.bridged.is_none();
+        let made = if let Some(route) = agent.bridged {
+            if let Err(e) = m.client.delete_route(m.session, route).await {
+                tracing::warn!(error = %e, "conference: route not removed");
+            }
+            agent.bridged = None;
+            let mix = CreateMix {
+                legs: vec![m.leg.id, agent.leg.id, ob.leg.id],
+            };
+            m.client
+                .create_mix(m.session, &mix)
+                .await
+                .map(|x| Conference {
+                    mix: Some(x.id),
+                    held_route: None,
+                    consult_route: None,
+                })
+        } else {
+            let route = CreateRoute {
+                a: agent.leg.id,
+                b: ob.leg.id,
+            };
+            m.client
+                .create_route(m.session, &route)
+                .await
+                .map(|r| Conference {
+                    mix: None,
+                    held_route: None,
+                    consult_route: Some(r.id),
+                })
         };
-        if let Err(e) = m.client.delete_route(m.session, route).await {
-            tracing::warn!(error = %e, "conference: route not removed");
-        }
-        agent.bridged = None;
-        let mix = CreateMix {
-            legs: vec![m.leg.id, agent.leg.id, ob.leg.id],
-        };
-        let mixed = m.client.create_mix(m.session, &mix).await;
         let Purpose::Conference { uri, reply } = &mut ob.purpose else {
             return;
         };
         let (uri, reply) = (uri.clone(), reply.take());
-        match mixed {
-            Ok(mix) => {
-                tracing::info!(%uri, %dialog, "conference: three parties mixed");
-                self.conference = Some(Conference {
-                    mix: Some(mix.id),
-                    held_route: None,
-                });
+        match made {
+            Ok(c) => {
+                let (state, view) = if consult {
+                    ("consulting", ConferenceState::Consulting)
+                } else {
+                    ("conference", ConferenceState::Connected)
+                };
+                tracing::info!(%uri, %dialog, state, "third party joined");
+                self.conference = Some(c);
                 self.third = Some(ob);
                 self.set_services(|s| {
                     s.mix_participants = 1;
                 });
-                self.set_state("conference");
+                self.set_state(state);
                 if let Some(reply) = reply {
-                    let _ = reply.send(Ok(self.conference_view(&uri, ConferenceState::Connected)));
+                    let _ = reply.send(Ok(self.conference_view(&uri, view)));
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "conference: mix refused");
+                tracing::warn!(error = %e, "conference: mix or route refused");
                 self.cx.sig.send(SigCommand::Bye { dialog });
-                let _ = m.client.remove_leg(m.session, ob.leg.id).await;
-                self.after_third(false).await;
+                if let Some(m) = &self.media {
+                    let _ = m.client.remove_leg(m.session, ob.leg.id).await;
+                }
+                self.after_third(consult).await;
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(CallRequestError::Media(e.to_string())));
                 }
@@ -221,7 +252,7 @@ impl Call {
                 if let Some(mix) = c.mix {
                     let _ = m.client.delete_mix(m.session, mix).await;
                 }
-                if let Some(route) = c.held_route {
+                for route in [c.held_route, c.consult_route].into_iter().flatten() {
                     holding = true;
                     let _ = m.client.delete_route(m.session, route).await;
                 }
@@ -290,9 +321,14 @@ impl Call {
             }
             self.set_state("on_hold");
         } else {
-            if let Some(route) = c.held_route.take() {
+            for route in [c.held_route.take(), c.consult_route.take()]
+                .into_iter()
+                .flatten()
+            {
                 let _ = m.client.delete_route(m.session, route).await;
             }
+            // A consultation's customer had music.
+            let _ = m.client.stop_play(m.session, m.leg.id).await;
             if c.mix.is_none() {
                 let mix = CreateMix {
                     legs: vec![m.leg.id, agent.leg.id, third.leg.id],
@@ -305,6 +341,92 @@ impl Call {
             self.set_state("conference");
         }
         true
+    }
+
+    /// The agent leaves its answered third party with the customer (a consultative
+    /// transfer): customer ↔ third party, the agent's leg hung up and reported like the
+    /// agent's own hang-up (the ACD puts it in wrap-up). The third party becomes the
+    /// contact's other side: its hang-up ends the call, as the customer's ends it.
+    async fn leave_to_third(&mut self, agent: &str, reply: ConferenceReply) {
+        let answered = matches!(
+            &self.third,
+            Some(Outbound {
+                state: OutState::Connected(_),
+                ..
+            })
+        );
+        let (Some(uri), true) = (self.third_uri(), answered) else {
+            let _ = reply.send(Err(CallRequestError::Conflict(
+                "no third party has answered: nobody to leave the customer with".into(),
+            )));
+            return;
+        };
+        let (Some(m), Some(mut third), Some(ob)) =
+            (&self.media, self.third.take(), self.outbound.take())
+        else {
+            return;
+        };
+        if let Some(c) = self.conference.take() {
+            if let Some(mix) = c.mix {
+                let _ = m.client.delete_mix(m.session, mix).await;
+            }
+            for route in [c.held_route, c.consult_route].into_iter().flatten() {
+                let _ = m.client.delete_route(m.session, route).await;
+            }
+        }
+        let _ = m.client.stop_play(m.session, m.leg.id).await;
+        let route = CreateRoute {
+            a: m.leg.id,
+            b: third.leg.id,
+        };
+        match m.client.create_route(m.session, &route).await {
+            Ok(r) => third.bridged = Some(r.id),
+            Err(e) => {
+                // Keep the agent: without a route the customer would hear nobody.
+                tracing::warn!(error = %e, "leave: customer and third party not routed");
+                self.third = Some(third);
+                self.outbound = Some(ob);
+                let _ = reply.send(Err(CallRequestError::Media(e.to_string())));
+                return;
+            }
+        }
+        if let OutState::Connected(dialog) = ob.state {
+            self.cx.sig.send(SigCommand::Bye { dialog });
+        }
+        if let Purpose::Agent { result, .. } = &ob.purpose {
+            let _ = result.send(OfferResult::Ended { by_agent: true });
+        }
+        let _ = m.client.remove_leg(m.session, ob.leg.id).await;
+        // A stereo recording of customer and agent ends with the agent's leg.
+        if let Some(r) = &mut self.recording
+            && r.op.is_none()
+            && !r.stopping
+        {
+            match m.client.stop_recording(m.session, r.handler_id).await {
+                Ok(_) => r.stopping = true,
+                Err(e) => tracing::warn!(error = %e, "leave: recording not stopped"),
+            }
+        }
+        self.transfers += 1;
+        let op = OpId(AGENT_TRANSFER_ENTRIES | self.transfers);
+        third.purpose = Purpose::Transfer {
+            op,
+            uri: uri.clone(),
+        };
+        self.outbound = Some(third);
+        self.current_play = None;
+        self.set_services(|s| {
+            s.mix_participants = 0;
+            s.route = true;
+            s.play = false;
+        });
+        self.records.path_step(
+            &format!("agent {agent} left the call to {uri}"),
+            Timestamp::now(),
+        );
+        tracing::info!(%agent, %uri, "agent left: customer and third party talk on");
+        self.set_state("bridged");
+        let _ = reply.send(Ok(self.conference_view(&uri, ConferenceState::AgentLeft)));
     }
 
     /// Whether `dialog` is the third party's.
