@@ -26,11 +26,10 @@ use media_api::{CreateMix, CreateRoute};
 use sip::{StatusCode, Uri};
 use tokio::sync::oneshot;
 
-use flow::{OpId, Timestamp};
+use flow::Timestamp;
 
 use super::{
-    AGENT_TRANSFER_ENTRIES, Call, Customer, OfferResult, OutState, Outbound, Purpose, SigCommand,
-    TRANSFER_RING_TIMEOUT,
+    Call, Customer, OfferResult, OutState, Outbound, Purpose, SigCommand, TRANSFER_RING_TIMEOUT,
 };
 use crate::queue::{CallRequestError, ConferenceAction, ConferenceState, ConferenceView};
 
@@ -234,7 +233,6 @@ impl Call {
         let Some(ob) = self.third.take() else {
             return false;
         };
-        let mut holding = false;
         match ob.state {
             OutState::Ringing { tx, .. } => {
                 if hang_up {
@@ -247,21 +245,30 @@ impl Call {
                 }
             }
         }
+        let holding = self.dismantle_conference().await;
         if let Some(m) = &self.media {
-            if let Some(c) = self.conference.take() {
-                if let Some(mix) = c.mix {
-                    let _ = m.client.delete_mix(m.session, mix).await;
-                }
-                for route in [c.held_route, c.consult_route].into_iter().flatten() {
-                    holding = true;
-                    let _ = m.client.delete_route(m.session, route).await;
-                }
-            }
             let _ = m.client.remove_leg(m.session, ob.leg.id).await;
         }
         self.set_services(|s| s.mix_participants = 0);
         let reason = "the call ended before the third party answered";
         self.third_failed(ob.purpose, reason);
+        holding
+    }
+
+    /// Takes the conference's mix or routes down; answers whether the agent was out of the
+    /// customer's conversation (holding, or consulting).
+    async fn dismantle_conference(&mut self) -> bool {
+        let (Some(m), Some(c)) = (&self.media, self.conference.take()) else {
+            return false;
+        };
+        if let Some(mix) = c.mix {
+            let _ = m.client.delete_mix(m.session, mix).await;
+        }
+        let mut holding = false;
+        for route in [c.held_route, c.consult_route].into_iter().flatten() {
+            holding = true;
+            let _ = m.client.delete_route(m.session, route).await;
+        }
         holding
     }
 
@@ -361,19 +368,11 @@ impl Call {
             )));
             return;
         };
-        let (Some(m), Some(mut third), Some(ob)) =
-            (&self.media, self.third.take(), self.outbound.take())
-        else {
+        // Routed customer ↔ third party first: should that fail, the agent stays.
+        let holding = self.dismantle_conference().await;
+        let (Some(m), Some(third)) = (&self.media, &mut self.third) else {
             return;
         };
-        if let Some(c) = self.conference.take() {
-            if let Some(mix) = c.mix {
-                let _ = m.client.delete_mix(m.session, mix).await;
-            }
-            for route in [c.held_route, c.consult_route].into_iter().flatten() {
-                let _ = m.client.delete_route(m.session, route).await;
-            }
-        }
         let _ = m.client.stop_play(m.session, m.leg.id).await;
         let route = CreateRoute {
             a: m.leg.id,
@@ -382,33 +381,27 @@ impl Call {
         match m.client.create_route(m.session, &route).await {
             Ok(r) => third.bridged = Some(r.id),
             Err(e) => {
-                // Keep the agent: without a route the customer would hear nobody.
                 tracing::warn!(error = %e, "leave: customer and third party not routed");
-                self.third = Some(third);
-                self.outbound = Some(ob);
+                self.end_third(true).await;
+                self.after_third(holding).await;
                 let _ = reply.send(Err(CallRequestError::Media(e.to_string())));
                 return;
             }
         }
+        let (Some(mut third), Some(ob)) = (self.third.take(), self.outbound.take()) else {
+            return;
+        };
         if let OutState::Connected(dialog) = ob.state {
             self.cx.sig.send(SigCommand::Bye { dialog });
         }
         if let Purpose::Agent { result, .. } = &ob.purpose {
             let _ = result.send(OfferResult::Ended { by_agent: true });
         }
-        let _ = m.client.remove_leg(m.session, ob.leg.id).await;
-        // A stereo recording of customer and agent ends with the agent's leg.
-        if let Some(r) = &mut self.recording
-            && r.op.is_none()
-            && !r.stopping
-        {
-            match m.client.stop_recording(m.session, r.handler_id).await {
-                Ok(_) => r.stopping = true,
-                Err(e) => tracing::warn!(error = %e, "leave: recording not stopped"),
-            }
+        if let Some(m) = &self.media {
+            let _ = m.client.remove_leg(m.session, ob.leg.id).await;
         }
-        self.transfers += 1;
-        let op = OpId(AGENT_TRANSFER_ENTRIES | self.transfers);
+        self.stop_agent_recording().await;
+        let op = self.next_transfer_entry();
         third.purpose = Purpose::Transfer {
             op,
             uri: uri.clone(),

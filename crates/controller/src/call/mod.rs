@@ -1949,19 +1949,9 @@ impl Call {
         // No `OfferResult` for this leg: the manager has closed the agent's part, and the
         // customer is not gone.
         self.outbound_cleanup(&ob).await;
-        // A stereo recording of customer and agent ends with the agent's leg; the next
-        // agent's queue starts its own if it records.
-        if let (Some(m), Some(r)) = (&self.media, &mut self.recording)
-            && r.op.is_none()
-            && !r.stopping
-        {
-            match m.client.stop_recording(m.session, r.handler_id).await {
-                Ok(_) => r.stopping = true,
-                Err(e) => tracing::warn!(error = %e, "transfer: recording not stopped"),
-            }
-        }
-        self.transfers += 1;
-        let entry = OpId(AGENT_TRANSFER_ENTRIES | self.transfers);
+        // The next agent's queue starts its own recording if it records.
+        self.stop_agent_recording().await;
+        let entry = self.next_transfer_entry();
         self.agent_transfer = Some(entry);
         let target = match (&uri, &queue, &to_agent) {
             (Some(u), _, _) => u.clone(),
@@ -1988,6 +1978,26 @@ impl Call {
         }
         self.enqueue(entry, queue, 0, to_agent);
         self.set_state("queued");
+    }
+
+    /// A stereo recording of customer and agent (the queue's or the agent's, not the
+    /// flow's) ends with the agent's leg.
+    async fn stop_agent_recording(&mut self) {
+        if let (Some(m), Some(r)) = (&self.media, &mut self.recording)
+            && r.op.is_none()
+            && !r.stopping
+        {
+            match m.client.stop_recording(m.session, r.handler_id).await {
+                Ok(_) => r.stopping = true,
+                Err(e) => tracing::warn!(error = %e, "recording not stopped"),
+            }
+        }
+    }
+
+    /// A fresh id for an agent's transfer, outside the flow's ids.
+    fn next_transfer_entry(&mut self) -> OpId {
+        self.transfers += 1;
+        OpId(AGENT_TRANSFER_ENTRIES | self.transfers)
     }
 
     /// A transfer could not be made: the flow's (it decides what next) or an agent's.
