@@ -1213,7 +1213,10 @@ fn agent_blind_transfer_to_a_sip_uri() {
 
 #[test]
 fn agent_conferences_a_third_party_in_and_lets_it_go() {
-    let site = Site::start(&["lead"], "ring_timeout = \"5s\"\nwrap_up = \"0s\"");
+    let site = Site::start(
+        &["lead"],
+        "ring_timeout = \"5s\"\nwrap_up = \"0s\"\nrecord = true",
+    );
     let mut agent = phone(&site, "lead", "uas_agent", &["-rtp_echo"]);
     // The third party: a phone outside the ACD that plays its own audio and takes one call.
     let desk_sip = free_sip_port();
@@ -1333,12 +1336,37 @@ fn agent_conferences_a_third_party_in_and_lets_it_go() {
     for st in &report.streams {
         assert!(st.is_continuous(), "continuous RTP to the caller: {st:?}");
     }
+    // The queue's recording followed the parties: customer and agent, the three mixed,
+    // customer and agent again.
+    assert_eq!(recording_parts(&site, &id), [2, 1, 2]);
     agent.sipp.stop();
+}
+
+/// The channels of a call's recordings in order, once each has its length (none empty).
+fn recording_parts(site: &Site, id: &str) -> Vec<u64> {
+    wait_for("the recordings' lengths", Duration::from_secs(15), || {
+        let detail = site.cdr(id);
+        let mut recs = detail["recordings"].as_array()?.clone();
+        if detail["status"] != "ended" || recs.iter().any(|r| !r["duration_ms"].is_u64()) {
+            return None;
+        }
+        recs.sort_by_key(|r| r["started_at"].as_str().unwrap_or_default().to_string());
+        for r in &recs {
+            assert!(
+                r["duration_ms"].as_u64() > Some(200),
+                "a part too short: {detail}"
+            );
+        }
+        Some(recs.iter().filter_map(|r| r["channels"].as_u64()).collect())
+    })
 }
 
 #[test]
 fn agent_consults_a_third_party_then_leaves_the_customer_with_it() {
-    let site = Site::start(&["cons"], "ring_timeout = \"5s\"\nwrap_up = \"30s\"");
+    let site = Site::start(
+        &["cons"],
+        "ring_timeout = \"5s\"\nwrap_up = \"30s\"\nrecord = true",
+    );
     let mut agent = phone(&site, "cons", "uas_agent", &["-rtp_echo", "-m", "1"]);
     let desk_sip = free_sip_port();
     let desk_media = free_udp_port();
@@ -1378,6 +1406,7 @@ fn agent_consults_a_third_party_then_leaves_the_customer_with_it() {
     });
     let (status, v) = post("conference/leave", None);
     assert_eq!(status, 409, "nobody to leave the customer with: {v}");
+    std::thread::sleep(Duration::from_millis(700));
 
     let (status, v) = post("hold", None);
     assert_eq!(status, 200, "hold: {v}");
@@ -1441,6 +1470,9 @@ fn agent_consults_a_third_party_then_leaves_the_customer_with_it() {
     for st in &report.streams {
         assert!(st.is_continuous(), "continuous RTP to the caller: {st:?}");
     }
+    // Recorded throughout: customer and agent, the three (consultation and conference),
+    // customer and third party after the agent left.
+    assert_eq!(recording_parts(&site, &id), [2, 1, 2]);
 }
 
 #[test]

@@ -19,10 +19,14 @@
 //!   agent's leg ending (hang-up, blind transfer, the customer gone) takes the third party
 //!   with it; leaving (`Leave`) hands the customer over instead.
 //!
-//! Limits: a stereo call recording keeps recording customer and agent only; a re-INVITE
-//! from the third party is declined (488: the session stays as it is); no video.
+//! A call recording of the queue or the agent follows the parties: a mono mix of the three
+//! while the third party is in, then stereo again (customer and agent, or customer and
+//! third party once the agent left), each part a file of its own in the call record.
+//!
+//! Limits: a re-INVITE from the third party is declined (488: the session stays as it is);
+//! no video.
 
-use media_api::{CreateMix, CreateRoute};
+use media_api::{CreateMix, CreateRoute, RecordSource};
 use sip::{StatusCode, Uri};
 use tokio::sync::oneshot;
 
@@ -202,8 +206,17 @@ impl Call {
                     ("conference", ConferenceState::Connected)
                 };
                 tracing::info!(%uri, %dialog, state, "third party joined");
+                let legs = self
+                    .media
+                    .as_ref()
+                    .zip(self.outbound.as_ref())
+                    .map(|(m, a)| vec![m.leg.id, a.leg.id, ob.leg.id]);
                 self.conference = Some(c);
                 self.third = Some(ob);
+                // A call recording covers all three from here.
+                if let Some(legs) = legs {
+                    self.recording_follows(RecordSource::Mix { legs }).await;
+                }
                 self.set_services(|s| {
                     s.mix_participants = 1;
                 });
@@ -274,6 +287,13 @@ impl Call {
 
     /// After the third party left: customer ↔ agent again, or music when the agent holds.
     pub(super) async fn after_third(&mut self, agent_holding: bool) {
+        if let (Some(m), Some(agent)) = (&self.media, &self.outbound) {
+            let source = RecordSource::Stereo {
+                left: m.leg.id,
+                right: agent.leg.id,
+            };
+            self.recording_follows(source).await;
+        }
         if agent_holding {
             let req = self.hold_music();
             if let Some(m) = &self.media
@@ -400,7 +420,14 @@ impl Call {
         if let Some(m) = &self.media {
             let _ = m.client.remove_leg(m.session, ob.leg.id).await;
         }
-        self.stop_agent_recording().await;
+        // A call recording goes on with customer (left) and third party (right).
+        if let Some(m) = &self.media {
+            let source = RecordSource::Stereo {
+                left: m.leg.id,
+                right: third.leg.id,
+            };
+            self.recording_follows(source).await;
+        }
         let op = self.next_transfer_entry();
         third.purpose = Purpose::Transfer {
             op,

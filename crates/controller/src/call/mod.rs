@@ -223,6 +223,8 @@ struct ActiveRecording {
     owner: RecordingOwner,
     id: String,
     handler_id: RecordingId,
+    /// What it records.
+    source: RecordSource,
     paused: bool,
     stopping: bool,
 }
@@ -315,6 +317,9 @@ struct Call {
     plays: HashMap<media_api::PlaybackId, OpId>,
     current_play: Option<OpId>,
     recording: Option<ActiveRecording>,
+    /// Stopped recordings whose file is not reported finished yet (a new recording may
+    /// start meanwhile: the parties changed).
+    finishing: Vec<ActiveRecording>,
     recordings: u32,
     queued: Option<OpId>,
     /// The queue entry of the last blind transfer by an agent: its outcome is the call's
@@ -397,6 +402,7 @@ async fn run(
         plays: HashMap::new(),
         current_play: None,
         recording: None,
+        finishing: Vec::new(),
         recordings: 0,
         queued: None,
         agent_transfer: None,
@@ -1149,6 +1155,7 @@ impl Call {
                     owner: RecordingOwner::Flow,
                     id,
                     handler_id: r.id,
+                    source: req.source.clone(),
                     paused: false,
                     stopping: false,
                 });
@@ -1683,21 +1690,40 @@ impl Call {
         let Some(m) = &self.media else {
             return Err(CallRequestError::Conflict("the call has no media".into()));
         };
-        if let Some(r) = &self.recording {
-            return Err(CallRequestError::Conflict(if r.stopping {
-                "the last recording is still being finalized; try again".into()
-            } else {
-                format!("the call is already being recorded ({})", r.id)
-            }));
+        let source = RecordSource::Stereo {
+            left: m.leg.id,
+            right: agent_leg,
+        };
+        self.start_call_recording(source, owner).await
+    }
+
+    /// Starts a call recording of `source` (a stopped one may still be finishing).
+    async fn start_call_recording(
+        &mut self,
+        source: RecordSource,
+        owner: RecordingOwner,
+    ) -> Result<RecordingView, CallRequestError> {
+        if let Some(r) = self.recording.take_if(|r| r.stopping) {
+            self.finishing.push(r);
         }
+        if let Some(r) = &self.recording {
+            return Err(CallRequestError::Conflict(format!(
+                "the call is already being recorded ({})",
+                r.id
+            )));
+        }
+        let Some(m) = &self.media else {
+            return Err(CallRequestError::Conflict("the call has no media".into()));
+        };
+        let channels = match &source {
+            RecordSource::Stereo { .. } => 2,
+            _ => 1,
+        };
         self.recordings += 1;
         let id = format!("{}-{}", self.id, self.recordings);
         let started = Timestamp::now();
         let req = StartRecording {
-            source: RecordSource::Stereo {
-                left: m.leg.id,
-                right: agent_leg,
-            },
+            source,
             path: Some(format!("{id}.wav")),
         };
         match m.client.start_recording(m.session, &req).await {
@@ -1709,7 +1735,7 @@ impl Call {
                     path: r.path.clone(),
                     started_at: started,
                     duration: None,
-                    channels: 2,
+                    channels,
                     sample_rate: 8000,
                 });
                 let active = ActiveRecording {
@@ -1717,6 +1743,7 @@ impl Call {
                     owner,
                     id,
                     handler_id: r.id,
+                    source: req.source.clone(),
                     paused: false,
                     stopping: false,
                 };
@@ -1991,6 +2018,32 @@ impl Call {
                 Ok(_) => r.stopping = true,
                 Err(e) => tracing::warn!(error = %e, "recording not stopped"),
             }
+        }
+    }
+
+    /// The parties talking changed (a third party joined or left, the agent handed the
+    /// customer over): a call recording of the queue or the agent goes on in a new file
+    /// that covers `source`, paused if it was. The call record lists each file.
+    async fn recording_follows(&mut self, source: RecordSource) {
+        let Some(r) = &self.recording else {
+            return;
+        };
+        if r.op.is_some() || r.stopping || r.source == source {
+            return;
+        }
+        let (owner, paused) = (r.owner, r.paused);
+        self.stop_agent_recording().await;
+        match self.start_call_recording(source, owner).await {
+            Ok(_) if paused => {
+                if let (Some(m), Some(r)) = (&self.media, &mut self.recording) {
+                    match m.client.pause_recording(m.session, r.handler_id).await {
+                        Ok(_) => r.paused = true,
+                        Err(e) => tracing::warn!(error = %e, "the new recording is not paused"),
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the recording does not go on"),
         }
     }
 
@@ -2407,13 +2460,23 @@ impl Call {
                 duration_ms,
                 ..
             } => {
-                let Some(r) = self.recording.take_if(|r| r.handler_id == recording_id) else {
-                    return;
+                let r = match self.recording.take_if(|r| r.handler_id == recording_id) {
+                    Some(r) => r,
+                    None => match self
+                        .finishing
+                        .iter()
+                        .position(|r| r.handler_id == recording_id)
+                    {
+                        Some(i) => self.finishing.swap_remove(i),
+                        None => return,
+                    },
                 };
                 let duration = Duration::from_millis(duration_ms);
                 self.records.finish_recording(&r.id, duration);
                 tracing::info!(recording = %r.id, ms = duration_ms, "recording stored");
-                self.set_services(|s| s.record = false);
+                if self.recording.is_none() {
+                    self.set_services(|s| s.record = false);
+                }
                 if let Some(op) = r.op {
                     self.feed(flow::Event::RecordingFinished {
                         record: op,
@@ -2572,13 +2635,15 @@ impl Call {
         if let Some(m) = self.media.take() {
             // A recording still running: stop it and wait for its file, so the
             // record gets its length and the flow its report.
-            if let Some(r) = &self.recording {
-                if !r.stopping {
+            if self.recording.is_some() || !self.finishing.is_empty() {
+                if let Some(r) = &self.recording
+                    && !r.stopping
+                {
                     let _ = m.client.stop_recording(m.session, r.handler_id).await;
                 }
                 let wait = tokio::time::sleep(RECORDING_REPORT_WAIT);
                 tokio::pin!(wait);
-                while self.recording.is_some() {
+                while self.recording.is_some() || !self.finishing.is_empty() {
                     tokio::select! {
                         ev = media_rx.recv() => match ev {
                             Some(ev @ media_api::Event::RecordingFinished { .. }) => self.on_media(ev).await,
