@@ -1195,8 +1195,17 @@ async fn conference_add(
     let action = ConferenceAction::Add {
         uri: body.uri.trim().to_string(),
     };
+    conference(&api, &id, action).await
+}
+
+/// Carries out a conference request (the caller checked who may).
+async fn conference(
+    api: &AgentsApi,
+    id: &str,
+    action: ConferenceAction,
+) -> Result<Json<ConferenceView>, ApiError> {
     api.manager
-        .conference(&id, action)
+        .conference(id, action)
         .await
         .map(Json)
         .map_err(call_request_error)
@@ -1212,11 +1221,7 @@ async fn conference_drop(
     Path(id): Path<String>,
 ) -> Result<Json<ConferenceView>, ApiError> {
     acting_for(&api, &headers, &id)?;
-    api.manager
-        .conference(&id, ConferenceAction::Drop)
-        .await
-        .map(Json)
-        .map_err(call_request_error)
+    conference(&api, &id, ConferenceAction::Drop).await
 }
 
 /// Consultative transfer: the agent leaves the customer talking with the answered third
@@ -1230,11 +1235,7 @@ async fn conference_leave(
     Path(id): Path<String>,
 ) -> Result<Json<ConferenceView>, ApiError> {
     acting_for(&api, &headers, &id)?;
-    api.manager
-        .conference(&id, ConferenceAction::Leave)
-        .await
-        .map(Json)
-        .map_err(call_request_error)
+    conference(&api, &id, ConferenceAction::Leave).await
 }
 
 /// Starts, stops, pauses or resumes the recording of the agent's call. `start` records

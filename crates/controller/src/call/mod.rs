@@ -531,6 +531,21 @@ fn media_direction(d: sdp::Direction) -> media_api::Direction {
     }
 }
 
+/// A leg's update to what an audio stream negotiated: the peer's address, codec,
+/// telephone-event, ptime and direction.
+fn audio_leg_update(stream: &AcceptedStream) -> UpdateLeg {
+    let (codecs, te) = leg_codecs(stream);
+    UpdateLeg {
+        remote_rtp: remote_rtp(stream),
+        codecs: Some(codecs),
+        telephone_event_pt: te,
+        clear_telephone_event: te.is_none(),
+        ptime_ms: stream.ptime.and_then(|p| u16::try_from(p).ok()),
+        direction: Some(media_direction(stream.direction)),
+        ..UpdateLeg::default()
+    }
+}
+
 /// The codec list and telephone-event payload type for a leg, from a
 /// negotiated stream.
 fn leg_codecs(s: &AcceptedStream) -> (Vec<media_api::Codec>, Option<u8>) {
@@ -1552,16 +1567,7 @@ impl Call {
             .media
             .as_ref()
             .expect("dialled legs exist only with media");
-        let (codecs, te) = leg_codecs(&stream);
-        let update = UpdateLeg {
-            remote_rtp: remote_rtp(&stream),
-            codecs: Some(codecs),
-            telephone_event_pt: te,
-            clear_telephone_event: te.is_none(),
-            ptime_ms: stream.ptime.and_then(|p| u16::try_from(p).ok()),
-            direction: Some(media_direction(stream.direction)),
-            ..UpdateLeg::default()
-        };
+        let update = audio_leg_update(&stream);
         if let Err(e) = m.client.update_leg(m.session, ob.leg.id, &update).await {
             self.cx.sig.send(SigCommand::Bye { dialog });
             self.outbound_cleanup(&ob).await;
@@ -2307,16 +2313,7 @@ impl Call {
             )
             .map_err(|e| (place_error_reply(&e), e.to_string()))?;
         let stream = audio(&placement.negotiation)?.clone();
-        let (codecs, te) = leg_codecs(&stream);
-        let update = UpdateLeg {
-            remote_rtp: remote_rtp(&stream),
-            codecs: Some(codecs),
-            telephone_event_pt: te,
-            clear_telephone_event: te.is_none(),
-            ptime_ms: stream.ptime.and_then(|p| u16::try_from(p).ok()),
-            direction: Some(media_direction(stream.direction)),
-            ..UpdateLeg::default()
-        };
+        let update = audio_leg_update(&stream);
         m.client
             .update_leg(m.session, m.leg.id, &update)
             .await
@@ -2396,16 +2393,7 @@ impl Call {
         let negotiation =
             sdp::negotiate(&offer, &caps).map_err(|e| (sdp_error_reply(&e), e.to_string()))?;
         let stream = audio(&negotiation)?.clone();
-        let (codecs, te) = leg_codecs(&stream);
-        let update = UpdateLeg {
-            remote_rtp: remote_rtp(&stream),
-            codecs: Some(codecs),
-            telephone_event_pt: te,
-            clear_telephone_event: te.is_none(),
-            ptime_ms: stream.ptime.and_then(|p| u16::try_from(p).ok()),
-            direction: Some(media_direction(stream.direction)),
-            ..UpdateLeg::default()
-        };
+        let update = audio_leg_update(&stream);
         m.client
             .update_leg(m.session, ob.leg.id, &update)
             .await
