@@ -154,6 +154,15 @@ impl Call {
         let OutState::Connected(dialog) = ob.state else {
             return;
         };
+        if self.outbound.is_none() {
+            // The agent's leg ended while the third party rang: nobody to join.
+            self.cx.sig.send(SigCommand::Bye { dialog });
+            if let Some(m) = &self.media {
+                let _ = m.client.remove_leg(m.session, ob.leg.id).await;
+            }
+            self.third_failed(ob.purpose, "the agent left while it rang");
+            return;
+        }
         let (Some(m), Some(agent)) = (&self.media, &mut self.outbound) else {
             return;
         };
