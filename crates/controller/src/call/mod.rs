@@ -531,6 +531,18 @@ fn media_direction(d: sdp::Direction) -> media_api::Direction {
     }
 }
 
+/// A tone replacing whatever plays, once or looped until stopped.
+fn tone_play(tone: Tone, looped: bool) -> media_api::Play {
+    media_api::Play {
+        source: PlaySource::Tone {
+            tone,
+            duration_ms: None,
+        },
+        looped,
+        mode: PlayMode::Replace,
+    }
+}
+
 /// A leg's update to what an audio stream negotiated: the peer's address, codec,
 /// telephone-event, ptime and direction.
 fn audio_leg_update(stream: &AcceptedStream) -> UpdateLeg {
@@ -1129,14 +1141,7 @@ impl Call {
             return;
         };
         if beep {
-            let req = media_api::Play {
-                source: PlaySource::Tone {
-                    tone: Tone::Beep,
-                    duration_ms: None,
-                },
-                looped: false,
-                mode: PlayMode::Replace,
-            };
+            let req = tone_play(Tone::Beep, false);
             if let Err(e) = m.client.play(m.session, m.leg.id, &req).await {
                 tracing::debug!(error = %e, "beep");
             }
@@ -1531,14 +1536,7 @@ impl Call {
         }
         *ringback = true;
         if let Some(m) = &self.media {
-            let req = media_api::Play {
-                source: PlaySource::Tone {
-                    tone: Tone::Ringback,
-                    duration_ms: None,
-                },
-                looped: true,
-                mode: PlayMode::Replace,
-            };
+            let req = tone_play(Tone::Ringback, true);
             if let Err(e) = m.client.play(m.session, m.leg.id, &req).await {
                 tracing::debug!(error = %e, "ringback");
             }
@@ -1941,18 +1939,13 @@ impl Call {
     /// Music on hold, looped: the bundled hold music, else a ringback tone.
     fn hold_music(&self) -> media_api::Play {
         let music = self.cx.prompts.join("hold-music.wav");
-        let source = if music.exists() {
-            PlaySource::File {
-                path: music.display().to_string(),
-            }
-        } else {
-            PlaySource::Tone {
-                tone: Tone::Ringback,
-                duration_ms: None,
-            }
-        };
+        if !music.exists() {
+            return tone_play(Tone::Ringback, true);
+        }
         media_api::Play {
-            source,
+            source: PlaySource::File {
+                path: music.display().to_string(),
+            },
             looped: true,
             mode: PlayMode::Replace,
         }
